@@ -1,0 +1,104 @@
+# baton: a PID 1 for containers.
+#
+#   make                 build build/baton
+#   make test            install what is missing, build, run unit + integration tests
+#   make test SANITIZE=address,undefined   the same, under ASan and UBSan
+#   make run             a demo: baton as PID 1 over a small app with 2 workers
+#   make static          build/static/baton, statically linked
+#   make install PREFIX=/usr/local
+#   make test-container  real container runtime tests (podman + docker CLI)
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+PKGS    := libcap-ng libseccomp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcap-ng -lseccomp)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -D_GNU_SOURCE -DBATON_VERSION=\"$(VERSION)\" -Iinclude $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS)
+
+ifdef SANITIZE
+BUILD   ?= build/sanitize
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+else
+BUILD   ?= build
+endif
+
+SRC      := $(wildcard src/*.c)
+OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libbaton.a
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INT_SRC  := $(wildcard tests/integration/test_*.c)
+INT_BIN  := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+HELP_SRC := $(wildcard tests/helpers/*.c)
+HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
+
+.PHONY: all test unit integration run static install deps clean test-container bench
+
+all: $(BUILD)/baton
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/baton/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/baton: $(BUILD)/obj/cmd/baton/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/harness.c tests/integration/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/integration -o $@ $< tests/integration/harness.c -lcmocka
+
+# Test workers are built without sanitizers: they are the "app", not baton.
+build/tests/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+unit: $(UNIT_BIN)
+	@tests/run-tests unit $(UNIT_BIN)
+
+integration: $(BUILD)/baton $(INT_BIN) $(HELP_BIN)
+	@BATON=$(abspath $(BUILD)/baton) HELPERS=$(abspath build/tests/helpers) \
+	  tests/run-tests integration $(INT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory unit integration
+
+run: deps $(BUILD)/baton
+	@echo "baton demo: PID 1 in a new PID namespace, 2 workers on http://127.0.0.1:8080/"
+	@echo "Try in another terminal: curl 127.0.0.1:8080/ ; kill -HUP <baton pid> ; Ctrl-C here stops it."
+	unshare --pid --fork --mount-proc $(BUILD)/baton -w 2 -v --listen 127.0.0.1:8080 -- node examples/app.js
+
+static:
+	@$(MAKE) --no-print-directory BUILD=build/static LDFLAGS="$(LDFLAGS) -static" build/static/baton
+
+install: $(BUILD)/baton
+	install -D -m 0755 $(BUILD)/baton $(DESTDIR)$(PREFIX)/bin/baton
+	install -D -m 0644 docs/baton.1 $(DESTDIR)$(PREFIX)/share/man/man1/baton.1
+
+test-container: deps
+	@scripts/install-deps --container
+	@$(MAKE) --no-print-directory static
+	@tests/container/run
+
+bench: $(BUILD)/baton
+	@bench/rollout/run
+
+clean:
+	rm -rf build

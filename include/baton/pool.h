@@ -1,0 +1,207 @@
+/*
+ * pool: the supervisor, as a pure state machine.
+ *
+ * The pool never makes a system call. The run loop feeds it events (a worker was spawned,
+ * exited, became ready; a signal arrived; time passed) with the current monotonic time, and
+ * drains the actions it decided (spawn a worker for slot k, signal a process group, signal the
+ * orphans, log a line, exit). That keeps every policy of baton (restarts, backoff, the crash-loop
+ * guard, the stop sequence, the rollout) testable as data: tables of events and expected actions.
+ */
+#ifndef BATON_POOL_H
+#define BATON_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "baton/config.h"
+
+#define POOL_MAX_PROCS (CFG_MAX_WORKERS * 3)
+#define POOL_MAX_ACTIONS (POOL_MAX_PROCS * 4)
+#define POOL_MAX_RESTART_LOG 10001
+#define POOL_MSG_LEN 240
+
+enum worker_state {
+	WS_FREE = 0,  /* table entry unused */
+	WS_SPAWNING,  /* spawn requested, pid not known yet */
+	WS_STARTING,  /* running, not ready yet */
+	WS_READY,     /* serving */
+	WS_STOPPING,  /* in the stop sequence */
+};
+
+/* Where a worker is in the stop sequence. */
+enum stop_step { STOP_NONE, STOP_DRAIN, STOP_TERM, STOP_KILL };
+
+/* Why a worker is being stopped: decides what happens when it exits. */
+enum stop_reason {
+	WHY_NONE,
+	WHY_SHUTDOWN,    /* the container is stopping */
+	WHY_RETIRE,      /* replaced by a rollout, or its slot was scaled away */
+	WHY_READY_LATE,  /* did not become ready in time: a failed start, restarted with backoff */
+	WHY_ROLLBACK,    /* a rollout's candidate that failed its start */
+};
+
+struct worker {
+	enum worker_state state;
+	int slot;               /* 1..CFG_MAX_WORKERS */
+	pid_t pid;
+	unsigned generation;    /* which rollout started it */
+	bool candidate;         /* a rollout's new worker, not serving yet */
+	int64_t started_ms;
+	int64_t ready_ms;
+	int64_t deadline_ms;    /* readiness or stop-step deadline, -1 none */
+	enum stop_step step;
+	enum stop_reason why;
+	int64_t stop_started_ms;
+};
+
+struct slot {
+	bool active;            /* within the wanted pool size */
+	int cur;                /* serving (or starting) worker index, -1 none */
+	int cand;               /* rollout candidate index, -1 none */
+	int fail_streak;        /* consecutive deaths before ready, for the backoff */
+	int64_t restart_at_ms;  /* pending restart, -1 none */
+	int restarts;
+	int last_status;        /* exit code or 128+signal of its last worker, -1 none */
+	bool done;              /* its worker ended and the policy says no restart */
+};
+
+enum pool_phase {
+	PH_RUNNING,
+	PH_STOP_DELAY,     /* still serving for --stop-delay after a stop request */
+	PH_STOPPING,       /* stop sequence on every worker */
+	PH_ORPHANS_TERM,   /* workers gone; remaining processes got SIGTERM */
+	PH_ORPHANS_KILL,   /* ... and then SIGKILL */
+	PH_EXITED,
+};
+
+enum action_kind {
+	ACT_SPAWN,           /* spawn worker `worker` (slot, generation in the table) */
+	ACT_DRAIN,           /* first step of the stop sequence for `worker`: send `sig` (or the
+			      * Node cluster disconnect, when the loop speaks it) */
+	ACT_SIGNAL,          /* send `sig` to the process group of `pid` */
+	ACT_SIGNAL_ORPHANS,  /* send `sig` to every other process left, then report
+			      * pool_children_gone() if none is left */
+	ACT_LOG,             /* log `msg` at `level` */
+	ACT_ROLLOUT_DONE,    /* a rollout ended: status 0 ok, else failed with `msg` */
+	ACT_WORKERS_STOPPED, /* every worker is gone after a stop request */
+	ACT_EXIT,            /* exit baton with `status` */
+};
+
+struct pool_action {
+	enum action_kind kind;
+	int worker;
+	pid_t pid;
+	int sig;
+	int status;
+	enum log_level level;
+	char msg[POOL_MSG_LEN];
+};
+
+/* The settings the supervisor needs, taken from struct config. */
+struct pool_settings {
+	int workers;
+	enum restart_policy restart;
+	int max_restarts;
+	int64_t restart_window_ms;
+	int drain_signal;
+	bool drain_by_ipc;      /* the drain is a message (Node cluster); TERM always follows it */
+	int64_t drain_timeout_ms;
+	int64_t term_timeout_ms;
+	int64_t stop_delay_ms;
+	bool ready_by_delay;
+	int64_t ready_delay_ms;
+	int64_t ready_timeout_ms;
+	bool tty_foreground;    /* one worker holds the terminal: Ctrl-C means "stop" */
+};
+
+struct rollout {
+	bool active;
+	bool again;             /* another reload was asked for during this one */
+	int slot;               /* slot being replaced */
+	int old;                /* worker index being drained, -1 while the candidate starts */
+	int done;
+	int total;
+	int64_t step_started_ms;
+	int64_t ready_after_ms;
+};
+
+struct pool {
+	struct pool_settings set;
+	struct slot slots[CFG_MAX_WORKERS + 1]; /* index 0 unused: slots are 1-based */
+	struct worker workers[POOL_MAX_PROCS];
+	int wanted;
+	enum pool_phase phase;
+	int64_t phase_deadline_ms;
+	unsigned generation;
+	bool ever_ready;
+	struct rollout ro;
+
+	/* Exit status: forced (crash loop, exec failure, Ctrl-C), else from the stop sequence,
+	 * else from the workers that ended on their own. */
+	bool exit_forced;
+	int exit_status;
+	int stop_status;        /* first unexpected status among stopped workers, -1 none */
+	int natural_status;     /* first non-zero status of a worker that was not restarted */
+
+	/* Crash-loop guard: times of the recent restarts, a ring. */
+	int64_t restart_log[POOL_MAX_RESTART_LOG];
+	int restart_log_len, restart_log_head;
+
+	struct pool_action actions[POOL_MAX_ACTIONS];
+	int act_head, act_len;
+};
+
+void pool_init(struct pool *pool, const struct pool_settings *settings);
+
+/* Spawn every slot. */
+void pool_start(struct pool *pool, int64_t now);
+
+/* Result of ACT_SPAWN: pid > 0, or err < 0 (-ENOENT/-EACCES...: the command cannot be executed;
+ * other: the worker could not be set up). */
+void pool_spawned(struct pool *pool, int worker, pid_t pid, int err, int64_t now);
+
+/* A reaped child. wstatus as from waitpid. Unknown pids (orphans) are ignored. */
+void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now);
+
+/* A worker reported readiness (notify, ready fd, Node "listening"). */
+void pool_ready(struct pool *pool, pid_t pid, int64_t now);
+
+/* A worker broke its readiness protocol: treated like an exit before ready. */
+void pool_failed(struct pool *pool, pid_t pid, const char *why, int64_t now);
+
+/* A signal that baton itself received. */
+void pool_signal(struct pool *pool, int sig, int64_t now);
+
+/* Requests (signals and the control socket). 0, or -errno with the reason in err. */
+int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen);
+int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen);
+void pool_stop(struct pool *pool, int64_t now);
+
+/* Time passed: fire every deadline <= now. */
+void pool_tick(struct pool *pool, int64_t now);
+
+/* No child process is left (waitpid said ECHILD). */
+void pool_children_gone(struct pool *pool, int64_t now);
+
+/* Earliest pending deadline, or -1 when nothing is scheduled (baton may sleep). */
+int64_t pool_next_deadline(const struct pool *pool);
+
+/* Take the next decided action; false when there is none. */
+bool pool_next_action(struct pool *pool, struct pool_action *out);
+
+/* Worker index of a pid, or -1. */
+int pool_find(const struct pool *pool, pid_t pid);
+
+/* The backoff before restarting a slot after `streak` consecutive failed starts:
+ * 100 ms, doubling, capped at 10 s. */
+int64_t pool_backoff_ms(int streak);
+
+/* Exit code or 128+signal of a waitpid status. */
+int pool_status_code(int wstatus);
+
+/* "starting", "ready", "draining", "stopping" for views. */
+const char *pool_worker_state_name(const struct worker *w);
+const char *pool_phase_name(const struct pool *pool);
+
+#endif

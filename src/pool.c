@@ -1,0 +1,748 @@
+/*
+ * pool: the supervisor state machine (see include/baton/pool.h).
+ *
+ * Everything here is a decision; nothing is done. Times are passed in, actions are queued,
+ * and the only state is the tables in struct pool, sized once at start-up.
+ */
+#include "pool_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_CAP_MS 10000
+
+/* ---- small helpers ---- */
+
+int64_t pool_backoff_ms(int streak)
+{
+	int64_t ms = BACKOFF_FIRST_MS;
+
+	for (int i = 1; i < streak && ms < BACKOFF_CAP_MS; i++)
+		ms *= 2;
+	return ms > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : ms;
+}
+
+int pool_status_code(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return 255;
+}
+
+const char *pool_worker_state_name(const struct worker *w)
+{
+	switch (w->state) {
+	case WS_SPAWNING:
+	case WS_STARTING:
+		return "starting";
+	case WS_READY:
+		return "ready";
+	case WS_STOPPING:
+		return w->step == STOP_DRAIN ? "draining" : "stopping";
+	default:
+		return "free";
+	}
+}
+
+const char *pool_phase_name(const struct pool *pool)
+{
+	switch (pool->phase) {
+	case PH_RUNNING:
+		return pool->ro.active ? "rolling out" : "running";
+	case PH_STOP_DELAY:
+	case PH_STOPPING:
+		return "stopping";
+	default:
+		return "exiting";
+	}
+}
+
+struct pool_action *pool_emit(struct pool *pool, enum action_kind kind)
+{
+	struct pool_action *a;
+
+	/* The loop drains the queue after every event, and no single event queues more than
+	 * a few actions per worker; a full queue would be a bug, so keep the newest decisions
+	 * by overwriting the oldest log lines is not attempted: the table is sized for the worst case. */
+	if (pool->act_len == POOL_MAX_ACTIONS)
+		return &pool->actions[(pool->act_head + pool->act_len - 1) % POOL_MAX_ACTIONS];
+	a = &pool->actions[(pool->act_head + pool->act_len++) % POOL_MAX_ACTIONS];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->worker = -1;
+	return a;
+}
+
+void pool_emit_log(struct pool *pool, enum log_level level, const char *fmt, ...)
+{
+	struct pool_action *a = pool_emit(pool, ACT_LOG);
+	va_list ap;
+
+	a->level = level;
+	va_start(ap, fmt);
+	vsnprintf(a->msg, sizeof(a->msg), fmt, ap);
+	va_end(ap);
+}
+
+bool pool_next_action(struct pool *pool, struct pool_action *out)
+{
+	if (pool->act_len == 0)
+		return false;
+	*out = pool->actions[pool->act_head];
+	pool->act_head = (pool->act_head + 1) % POOL_MAX_ACTIONS;
+	pool->act_len--;
+	return true;
+}
+
+int pool_find(const struct pool *pool, pid_t pid)
+{
+	if (pid <= 0)
+		return -1;
+	for (int i = 0; i < POOL_MAX_PROCS; i++)
+		if (pool->workers[i].state != WS_FREE && pool->workers[i].pid == pid)
+			return i;
+	return -1;
+}
+
+static int live_workers(const struct pool *pool)
+{
+	int n = 0;
+
+	for (int i = 0; i < POOL_MAX_PROCS; i++)
+		n += pool->workers[i].state != WS_FREE;
+	return n;
+}
+
+static void describe_status(char *buf, size_t len, int code)
+{
+	char name[16];
+
+	if (code > 128 && code < 128 + 65)
+		snprintf(buf, len, "was killed by SIG%s", cfg_signal_name(code - 128, name, sizeof(name)));
+	else
+		snprintf(buf, len, "exited with status %d", code);
+}
+
+/* ---- set-up ---- */
+
+void pool_init(struct pool *pool, const struct pool_settings *settings)
+{
+	memset(pool, 0, sizeof(*pool));
+	pool->set = *settings;
+	pool->wanted = settings->workers;
+	pool->generation = 1;
+	pool->stop_status = -1;
+	pool->phase_deadline_ms = -1;
+	pool->ro.old = -1;
+	for (int k = 0; k <= CFG_MAX_WORKERS; k++) {
+		struct slot *s = &pool->slots[k];
+
+		s->active = k >= 1 && k <= pool->wanted;
+		s->cur = s->cand = -1;
+		s->restart_at_ms = -1;
+		s->last_status = -1;
+	}
+}
+
+int pool_spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now)
+{
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		struct worker *w = &pool->workers[i];
+		struct pool_action *a;
+
+		if (w->state != WS_FREE)
+			continue;
+		memset(w, 0, sizeof(*w));
+		w->state = WS_SPAWNING;
+		w->slot = slot;
+		w->generation = pool->generation;
+		w->candidate = candidate;
+		w->started_ms = now;
+		w->deadline_ms = -1;
+		if (candidate)
+			pool->slots[slot].cand = i;
+		else
+			pool->slots[slot].cur = i;
+		a = pool_emit(pool, ACT_SPAWN);
+		a->worker = i;
+		return i;
+	}
+	pool_emit_log(pool, LOG_ERROR, "worker %d: no free process entry; not started", slot);
+	return -1;
+}
+
+void pool_start(struct pool *pool, int64_t now)
+{
+	for (int k = 1; k <= pool->wanted; k++)
+		pool_spawn_worker(pool, k, false, now);
+}
+
+/* ---- the stop sequence ---- */
+
+void pool_begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+	struct pool_action *a;
+
+	if (wk->state == WS_STOPPING) {
+		if (why == WHY_SHUTDOWN)
+			wk->why = why;
+		return;
+	}
+	if (wk->state != WS_STARTING && wk->state != WS_READY)
+		return;
+	wk->state = WS_STOPPING;
+	wk->why = why;
+	wk->step = STOP_DRAIN;
+	wk->stop_started_ms = now;
+	wk->deadline_ms = now + pool->set.drain_timeout_ms;
+	a = pool_emit(pool, ACT_DRAIN);
+	a->worker = w;
+	a->pid = wk->pid;
+	a->sig = pool->set.drain_signal;
+}
+
+static void advance_stop(struct pool *pool, int w, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+	struct pool_action *a;
+	char name[16];
+
+	if (wk->state != WS_STOPPING || wk->step == STOP_KILL)
+		return;
+	a = pool_emit(pool, ACT_SIGNAL);
+	a->worker = w;
+	a->pid = wk->pid;
+	if (wk->step == STOP_DRAIN &&
+	    (pool->set.drain_signal != SIGTERM || pool->set.drain_by_ipc)) {
+		a->sig = SIGTERM;
+		wk->step = STOP_TERM;
+		wk->deadline_ms = now + pool->set.term_timeout_ms;
+	} else {
+		a->sig = SIGKILL;
+		wk->step = STOP_KILL;
+		wk->deadline_ms = -1;
+	}
+	pool_emit_log(pool, LOG_WARN, "worker %d (pid %d) still running after %lld ms; sending SIG%s",
+		      wk->slot, (int)wk->pid, (long long)(now - wk->stop_started_ms),
+		      cfg_signal_name(a->sig, name, sizeof(name)));
+}
+
+static void enter_orphans(struct pool *pool, int64_t now)
+{
+	struct pool_action *a;
+
+	pool->phase = PH_ORPHANS_TERM;
+	pool->phase_deadline_ms = now + pool->set.term_timeout_ms;
+	a = pool_emit(pool, ACT_SIGNAL_ORPHANS);
+	a->sig = SIGTERM;
+}
+
+static void finish(struct pool *pool, int64_t now, int status)
+{
+	if (!pool->exit_forced)
+		pool->exit_status = status;
+	enter_orphans(pool, now);
+}
+
+static void check_all_stopped(struct pool *pool, int64_t now)
+{
+	if (pool->phase != PH_STOPPING || live_workers(pool) > 0)
+		return;
+	pool_emit(pool, ACT_WORKERS_STOPPED);
+	finish(pool, now, pool->stop_status >= 0 ? pool->stop_status : 0);
+}
+
+static void enter_stopping(struct pool *pool, int64_t now)
+{
+	int n = 0;
+
+	pool->phase = PH_STOPPING;
+	pool->phase_deadline_ms = -1;
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		if (pool->workers[i].state == WS_FREE)
+			continue;
+		pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
+		n++;
+	}
+	if (n > 0)
+		pool_emit_log(pool, LOG_INFO, "stopping %d worker%s", n, n == 1 ? "" : "s");
+	check_all_stopped(pool, now);
+}
+
+/* Stop the container: cancel what is pending, then (after --stop-delay) the stop sequence. */
+static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
+{
+	if (pool->phase != PH_RUNNING)
+		return;
+	rollout_cancel(pool, "the container is stopping");
+	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
+		pool->slots[k].restart_at_ms = -1;
+	if (pool->set.stop_delay_ms > 0 && !skip_delay) {
+		pool->phase = PH_STOP_DELAY;
+		pool->phase_deadline_ms = now + pool->set.stop_delay_ms;
+		pool_emit_log(pool, LOG_INFO, "stopping in %lld ms (--stop-delay); workers keep serving",
+			      (long long)pool->set.stop_delay_ms);
+		return;
+	}
+	enter_stopping(pool, now);
+}
+
+/* Stop everything and exit with `status`, whatever the workers then say. */
+static void force_exit(struct pool *pool, int64_t now, int status)
+{
+	if (!pool->exit_forced) {
+		pool->exit_forced = true;
+		pool->exit_status = status;
+	}
+	if (pool->phase == PH_RUNNING || pool->phase == PH_STOP_DELAY) {
+		pool->phase = PH_RUNNING;
+		begin_shutdown(pool, now, true);
+	}
+}
+
+void pool_stop(struct pool *pool, int64_t now)
+{
+	begin_shutdown(pool, now, false);
+}
+
+/* ---- restarts ---- */
+
+/* Record a restart; false when it is one more than --max-restarts within --restart-window. */
+static bool restart_allowed(struct pool *pool, int64_t now)
+{
+	int cap = pool->set.max_restarts + 1;
+	int oldest;
+
+	if (cap > POOL_MAX_RESTART_LOG)
+		cap = POOL_MAX_RESTART_LOG;
+	pool->restart_log[(pool->restart_log_head + pool->restart_log_len) % cap] = now;
+	if (pool->restart_log_len < cap)
+		pool->restart_log_len++;
+	else
+		pool->restart_log_head = (pool->restart_log_head + 1) % cap;
+	if (pool->restart_log_len < cap)
+		return true;
+	oldest = pool->restart_log_head;
+	return pool->restart_log[oldest] <= now - pool->set.restart_window_ms;
+}
+
+static void schedule_restart(struct pool *pool, int slot, bool was_ready, int code, int64_t now)
+{
+	struct slot *s = &pool->slots[slot];
+	int64_t delay;
+
+	if (!restart_allowed(pool, now)) {
+		char how[64];
+
+		describe_status(how, sizeof(how), code);
+		pool_emit_log(pool, LOG_ERROR,
+			      "crash loop: more than %d restarts within %lld ms; giving up "
+			      "(worker %d %s)",
+			      pool->set.max_restarts, (long long)pool->set.restart_window_ms, slot, how);
+		force_exit(pool, now, code);
+		return;
+	}
+	if (was_ready) {
+		s->fail_streak = 0;
+		delay = 0;
+	} else {
+		delay = pool_backoff_ms(++s->fail_streak);
+	}
+	s->restarts++;
+	s->restart_at_ms = now + delay;
+	pool_emit_log(pool, LOG_INFO, "restarting worker %d in %lld ms", slot, (long long)delay);
+}
+
+/* The pool has nothing left to run: every slot is done and no restart is pending. */
+static void check_pool_empty(struct pool *pool, int64_t now)
+{
+	if (pool->phase != PH_RUNNING || pool->ro.active || live_workers(pool) > 0)
+		return;
+	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
+		if (pool->slots[k].active && pool->slots[k].restart_at_ms >= 0)
+			return;
+	pool_emit_log(pool, LOG_INFO, "no worker left; exiting");
+	finish(pool, now, pool->natural_status);
+}
+
+/* Was this death one the stop sequence asked for? */
+static bool expected_stop_status(const struct pool *pool, const struct worker *w, int code)
+{
+	int sig = code > 128 ? code - 128 : 0;
+
+	if (code == 0)
+		return true;
+	if (w->step >= STOP_DRAIN && sig == pool->set.drain_signal && !pool->set.drain_by_ipc)
+		return true;
+	return w->step >= STOP_DRAIN && sig == SIGTERM &&
+	       (pool->set.drain_signal == SIGTERM || w->step >= STOP_TERM);
+}
+
+/* A worker is gone (exited, or could not be started: code is then 125/126/127). */
+static void worker_gone(struct pool *pool, int w, int code, int64_t now)
+{
+	struct worker wk = pool->workers[w];
+	struct slot *s = &pool->slots[wk.slot];
+	bool was_ready = wk.ready_ms > 0;
+	char how[64];
+
+	describe_status(how, sizeof(how), code);
+	pool_emit_log(pool, wk.state == WS_STOPPING || code == 0 ? LOG_INFO : LOG_WARN,
+		      "worker %d (pid %d) %s", wk.slot, (int)wk.pid, how);
+	if (s->cur == w)
+		s->cur = -1;
+	if (s->cand == w)
+		s->cand = -1;
+	if (!wk.candidate || wk.state == WS_STOPPING)
+		s->last_status = code;
+	memset(&pool->workers[w], 0, sizeof(pool->workers[w]));
+
+	if (pool->phase != PH_RUNNING) {
+		bool by_stop = wk.state == WS_STOPPING && wk.why == WHY_SHUTDOWN;
+
+		if (pool->stop_status < 0 && !(by_stop && expected_stop_status(pool, &wk, code)))
+			pool->stop_status = code;
+		check_all_stopped(pool, now);
+		return;
+	}
+
+	if (rollout_on_exit(pool, w, &wk, code, now)) {
+		check_pool_empty(pool, now);
+		return;
+	}
+	if (wk.state == WS_STOPPING) {
+		if (wk.why == WHY_READY_LATE && s->active)
+			schedule_restart(pool, wk.slot, false, code, now);
+		check_pool_empty(pool, now);
+		return;
+	}
+	if (wk.candidate) /* a candidate of a rollout that already ended */
+		return;
+
+	if (pool->set.tty_foreground && code == 128 + SIGINT) {
+		pool_emit_log(pool, LOG_INFO, "worker interrupted from the terminal; stopping");
+		force_exit(pool, now, code);
+		return;
+	}
+	if (pool->set.restart == RESTART_ALWAYS ||
+	    (pool->set.restart == RESTART_ON_FAILURE && code != 0)) {
+		if (s->active && s->cur < 0)
+			schedule_restart(pool, wk.slot, was_ready, code, now);
+	} else {
+		s->done = true;
+		if (code != 0 && pool->natural_status == 0)
+			pool->natural_status = code;
+	}
+	check_pool_empty(pool, now);
+}
+
+/* ---- events ---- */
+
+static bool is_exec_error(int err)
+{
+	return err == -ENOENT || err == -EACCES || err == -ENOEXEC || err == -ENOTDIR ||
+	       err == -ELOOP || err == -ENAMETOOLONG || err == -EISDIR || err == -EPERM;
+}
+
+static int exec_error_code(int err)
+{
+	return err == -ENOENT || err == -ENOTDIR ? 127 : 126;
+}
+
+void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+
+	if (w < 0 || w >= POOL_MAX_PROCS || wk->state != WS_SPAWNING)
+		return;
+	if (err < 0) {
+		int code = is_exec_error(err) ? exec_error_code(err) : 125;
+
+		if (is_exec_error(err) && !pool->ever_ready) {
+			/* The command itself cannot run: restarting would only repeat this. */
+			struct slot *s = &pool->slots[wk->slot];
+
+			if (s->cur == w)
+				s->cur = -1;
+			if (s->cand == w)
+				s->cand = -1;
+			s->last_status = code;
+			memset(wk, 0, sizeof(*wk));
+			force_exit(pool, now, code);
+			check_all_stopped(pool, now);
+			check_pool_empty(pool, now);
+			return;
+		}
+		wk->pid = 0;
+		worker_gone(pool, w, code, now);
+		return;
+	}
+	wk->pid = pid;
+	wk->state = WS_STARTING;
+	wk->started_ms = now;
+	wk->deadline_ms = now + (pool->set.ready_by_delay ? pool->set.ready_delay_ms
+							  : pool->set.ready_timeout_ms);
+	pool_emit_log(pool, LOG_INFO, "worker %d started (pid %d%s)", wk->slot, (int)pid,
+		      wk->candidate ? ", new version" : "");
+	if (pool->phase != PH_RUNNING && pool->phase != PH_STOP_DELAY)
+		pool_begin_stop(pool, w, WHY_SHUTDOWN, now);
+}
+
+static void mark_ready(struct pool *pool, int w, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+
+	wk->state = WS_READY;
+	wk->ready_ms = now;
+	wk->deadline_ms = -1;
+	pool->ever_ready = true;
+	pool->slots[wk->slot].fail_streak = 0;
+	pool_emit_log(pool, LOG_DEBUG, "worker %d (pid %d) ready after %lld ms", wk->slot,
+		      (int)wk->pid, (long long)(now - wk->started_ms));
+	rollout_on_ready(pool, w, now);
+}
+
+void pool_ready(struct pool *pool, pid_t pid, int64_t now)
+{
+	int w = pool_find(pool, pid);
+
+	if (w >= 0 && pool->workers[w].state == WS_STARTING)
+		mark_ready(pool, w, now);
+}
+
+/* A worker that did not become ready: stop it, and let its exit decide what follows. */
+static void start_failed(struct pool *pool, int w, int64_t now)
+{
+	if (pool->workers[w].candidate)
+		rollout_on_ready_late(pool, w, now);
+	else
+		pool_begin_stop(pool, w, WHY_READY_LATE, now);
+}
+
+void pool_failed(struct pool *pool, pid_t pid, const char *why, int64_t now)
+{
+	int w = pool_find(pool, pid);
+
+	if (w < 0 || pool->workers[w].state == WS_STOPPING)
+		return;
+	pool_emit_log(pool, LOG_WARN, "worker %d (pid %d): %s", pool->workers[w].slot, (int)pid, why);
+	if (pool->workers[w].state == WS_STARTING && pool->phase == PH_RUNNING)
+		start_failed(pool, w, now);
+	else
+		pool_begin_stop(pool, w, pool->phase == PH_RUNNING ? WHY_READY_LATE : WHY_SHUTDOWN, now);
+}
+
+void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now)
+{
+	int w = pool_find(pool, pid);
+
+	if (w >= 0)
+		worker_gone(pool, w, pool_status_code(wstatus), now);
+}
+
+void pool_children_gone(struct pool *pool, int64_t now)
+{
+	struct pool_action *a;
+
+	(void)now;
+	if (pool->phase != PH_ORPHANS_TERM && pool->phase != PH_ORPHANS_KILL)
+		return;
+	pool->phase = PH_EXITED;
+	pool->phase_deadline_ms = -1;
+	a = pool_emit(pool, ACT_EXIT);
+	a->status = pool->exit_status;
+}
+
+static void kill_orphans_now(struct pool *pool, int64_t now)
+{
+	struct pool_action *a;
+
+	pool->phase = PH_ORPHANS_KILL;
+	/* SIGKILL cannot be ignored; the deadline only guards against a process stuck in
+	 * the kernel, so that baton still exits. */
+	pool->phase_deadline_ms = now + pool->set.term_timeout_ms;
+	a = pool_emit(pool, ACT_SIGNAL_ORPHANS);
+	a->sig = SIGKILL;
+}
+
+void pool_signal(struct pool *pool, int sig, int64_t now)
+{
+	char name[16], err[128];
+
+	if (sig == SIGTERM || sig == SIGINT) {
+		cfg_signal_name(sig, name, sizeof(name));
+		switch (pool->phase) {
+		case PH_RUNNING:
+			pool_emit_log(pool, LOG_INFO, "received SIG%s; stopping", name);
+			begin_shutdown(pool, now, false);
+			break;
+		case PH_STOP_DELAY:
+			pool_emit_log(pool, LOG_INFO, "received SIG%s again; skipping --stop-delay", name);
+			enter_stopping(pool, now);
+			break;
+		case PH_STOPPING:
+			pool_emit_log(pool, LOG_INFO, "received SIG%s again; next step of the stop sequence",
+				      name);
+			for (int i = 0; i < POOL_MAX_PROCS; i++)
+				if (pool->workers[i].state == WS_STOPPING)
+					advance_stop(pool, i, now);
+			break;
+		case PH_ORPHANS_TERM:
+			kill_orphans_now(pool, now);
+			break;
+		default:
+			break;
+		}
+		return;
+	}
+	if (sig == SIGHUP) {
+		if (pool_reload(pool, now, err, sizeof(err)) < 0)
+			pool_emit_log(pool, LOG_WARN, "SIGHUP ignored: %s", err);
+		return;
+	}
+	/* Everything else goes to the serving workers' process groups. A rollout's new worker
+	 * that is not ready yet is spared: most programs die of USR1 before they install a
+	 * handler, and that would roll the rollout back. */
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		struct worker *w = &pool->workers[i];
+		struct pool_action *a;
+
+		if (w->state == WS_FREE || w->state == WS_SPAWNING ||
+		    (w->candidate && w->state == WS_STARTING))
+			continue;
+		a = pool_emit(pool, ACT_SIGNAL);
+		a->worker = i;
+		a->pid = w->pid;
+		a->sig = sig;
+	}
+}
+
+int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
+{
+	if (pool->phase != PH_RUNNING) {
+		snprintf(err, errlen, "baton is stopping");
+		return -EBUSY;
+	}
+	if (pool->ro.active) {
+		if (!pool->ro.again)
+			pool_emit_log(pool, LOG_INFO,
+				      "reload during a rollout: it restarts from the first slot after "
+				      "the current step");
+		pool->ro.again = true;
+		return 0;
+	}
+	rollout_begin(pool, now);
+	return 0;
+}
+
+int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
+{
+	int from = pool->wanted;
+
+	if (n < 1 || n > CFG_MAX_WORKERS) {
+		snprintf(err, errlen, "scale: %d is not between 1 and %d", n, CFG_MAX_WORKERS);
+		return -EINVAL;
+	}
+	if (pool->phase != PH_RUNNING) {
+		snprintf(err, errlen, "baton is stopping");
+		return -EBUSY;
+	}
+	if (pool->ro.active) {
+		snprintf(err, errlen, "a rollout is in progress; scale when it has ended");
+		return -EBUSY;
+	}
+	pool->wanted = n;
+	for (int k = from + 1; k <= n; k++) {
+		struct slot *s = &pool->slots[k];
+
+		*s = (struct slot){ .active = true, .cur = -1, .cand = -1, .restart_at_ms = -1,
+				    .last_status = -1 };
+		pool_spawn_worker(pool, k, false, now);
+	}
+	for (int k = n + 1; k <= from; k++) {
+		struct slot *s = &pool->slots[k];
+
+		s->active = false;
+		s->restart_at_ms = -1;
+		if (s->cur >= 0) {
+			pool_begin_stop(pool, s->cur, WHY_RETIRE, now);
+			s->cur = -1;
+		}
+	}
+	if (n != from)
+		pool_emit_log(pool, LOG_INFO, "scaling from %d to %d workers", from, n);
+	check_pool_empty(pool, now);
+	return 0;
+}
+
+void pool_tick(struct pool *pool, int64_t now)
+{
+	if (pool->phase_deadline_ms >= 0 && pool->phase_deadline_ms <= now) {
+		pool->phase_deadline_ms = -1;
+		if (pool->phase == PH_STOP_DELAY) {
+			enter_stopping(pool, now);
+		} else if (pool->phase == PH_ORPHANS_TERM) {
+			kill_orphans_now(pool, now);
+		} else if (pool->phase == PH_ORPHANS_KILL) {
+			pool_emit_log(pool, LOG_WARN, "processes survive SIGKILL; exiting anyway");
+			pool_children_gone(pool, now);
+		}
+	}
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		struct worker *w = &pool->workers[i];
+
+		if (w->state == WS_FREE || w->deadline_ms < 0 || w->deadline_ms > now)
+			continue;
+		if (w->state == WS_STOPPING) {
+			advance_stop(pool, i, now);
+		} else if (w->state == WS_STARTING && pool->set.ready_by_delay) {
+			mark_ready(pool, i, now);
+		} else if (w->state == WS_STARTING) {
+			w->deadline_ms = -1;
+			pool_emit_log(pool, LOG_WARN, "worker %d (pid %d) not ready after %lld ms",
+				      w->slot, (int)w->pid, (long long)pool->set.ready_timeout_ms);
+			if (pool->phase == PH_RUNNING)
+				start_failed(pool, i, now);
+		}
+	}
+	if (pool->phase != PH_RUNNING)
+		return;
+	for (int k = 1; k <= CFG_MAX_WORKERS; k++) {
+		struct slot *s = &pool->slots[k];
+
+		if (s->restart_at_ms < 0 || s->restart_at_ms > now)
+			continue;
+		s->restart_at_ms = -1;
+		if (s->active && s->cur < 0)
+			pool_spawn_worker(pool, k, false, now);
+	}
+}
+
+int64_t pool_next_deadline(const struct pool *pool)
+{
+	int64_t next = pool->phase_deadline_ms;
+
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		int64_t d = pool->workers[i].deadline_ms;
+
+		if (pool->workers[i].state != WS_FREE && d >= 0 && (next < 0 || d < next))
+			next = d;
+	}
+	if (pool->phase == PH_RUNNING) {
+		for (int k = 1; k <= CFG_MAX_WORKERS; k++) {
+			int64_t d = pool->slots[k].restart_at_ms;
+
+			if (d >= 0 && (next < 0 || d < next))
+				next = d;
+		}
+	}
+	return next;
+}

@@ -1,0 +1,84 @@
+/*
+ * harness: run baton as a real PID 1 (unshare --pid --fork --mount-proc) from cmocka tests,
+ * wait for conditions with bounded polling (never fixed sleeps), and clean up every process
+ * a test started, even when it fails.
+ *
+ * Paths come from the environment set by `make integration`: BATON (the binary under test)
+ * and HELPERS (the directory of test worker programs).
+ */
+#ifndef BATON_TEST_HARNESS_H
+#define BATON_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bt {
+	pid_t pid;       /* the process we forked: unshare, or baton itself with BT_PLAIN */
+	pid_t baton;     /* host pid of baton (PID 1 inside its namespace) */
+	char dir[64];    /* private temp directory of this run */
+	char log[128];   /* baton's stderr */
+	char out[128];   /* stdout of baton and its workers */
+	bool exited;
+	int status;      /* exit code, or 128+signal */
+};
+
+enum bt_flags {
+	BT_PLAIN = 1,    /* run baton directly, not as PID 1 (subreaper mode) */
+	BT_STDIN_NULL = 0, /* stdin is always /dev/null unless a test redirects it */
+};
+
+/* Start baton with args (NULL-terminated, without argv[0]) and extra env "K=V" entries
+ * (NULL-terminated, may be NULL). Waits until baton has exec'd. Fails the test on error. */
+void bt_start(struct bt *b, int flags, const char *const args[], const char *const env[]);
+
+/* Signal baton (host pid). */
+void bt_signal(struct bt *b, int sig);
+
+/* Wait up to timeout_ms for baton to exit; true if it did (b->status set). */
+bool bt_wait_exit(struct bt *b, int timeout_ms);
+
+/* Wait until baton's stderr contains needle (count occurrences >= n for the _n form). */
+bool bt_wait_log(struct bt *b, const char *needle, int timeout_ms);
+bool bt_wait_log_n(struct bt *b, const char *needle, int n, int timeout_ms);
+int bt_log_count(struct bt *b, const char *needle);
+/* Wait until the workers' stdout contains needle n times. */
+bool bt_wait_out_n(struct bt *b, const char *needle, int n, int timeout_ms);
+
+/* Host pids of baton's direct children (workers). Returns the count. */
+int bt_children(struct bt *b, pid_t *pids, int max);
+/* Wait until baton has exactly n children; fills pids when non-NULL. */
+bool bt_wait_children(struct bt *b, int n, pid_t *pids, int timeout_ms);
+/* Number of processes in baton's PID namespace other than baton. */
+int bt_ns_procs(struct bt *b);
+
+/* Kill everything the run started and remove its temp directory. Call at the end of every
+ * test (also registered with atexit, so a failing assertion cleans up too). */
+void bt_cleanup(struct bt *b);
+
+/* Path of a test helper program, or the baton binary. */
+const char *bt_helper(const char *name);
+const char *bt_baton(void);
+
+/* A field of /proc/PID/status ("Uid", "CapEff", ...), value without leading spaces. */
+bool bt_proc_status(pid_t pid, const char *field, char *out, size_t len);
+/* State letter of /proc/PID/stat, or 0 if gone. */
+char bt_proc_state(pid_t pid);
+
+/* A TCP port on 127.0.0.1 that is free right now. */
+int bt_free_port(void);
+/* One HTTP/1.0 GET to 127.0.0.1:port; returns the status code (or -errno) and the body. */
+int bt_http_get(int port, const char *path, char *body, size_t len);
+/* Poll until GET succeeds with 200 or the timeout ends. */
+bool bt_wait_http(int port, int timeout_ms);
+
+/* Run a shell command line; returns its exit status (or -1). Output goes to out when non-NULL. */
+int bt_sh(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Read a whole file into a malloc'd NUL-terminated string (NULL on error). */
+char *bt_read_file(const char *path);
+
+/* Sleep-free bounded wait: call cond(arg) every few ms until true or timeout. */
+bool bt_poll(bool (*cond)(void *arg), void *arg, int timeout_ms);
+
+#endif
