@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -82,14 +84,21 @@ static void patch_listen_pid(char **envp)
 	}
 }
 
+/* Default dispositions for every signal. glibc refuses to touch the two real-time signals
+ * it reserves (32 and 33), yet an ignored one would be inherited across exec all the same,
+ * so the kernel is asked directly. */
 static void reset_signals(void)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = { .handler = SIG_DFL };
 
-	sigemptyset(&sa.sa_mask);
-	for (int sig = 1; sig < NSIG; sig++)
+	for (int sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL); /* invalid numbers in the glibc gap just fail */
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 }
 
 static void child(const struct spawn_request *req, int errfd, pid_t parent)

@@ -21,11 +21,12 @@ struct bt {
 	char out[128];   /* stdout of baton and its workers */
 	bool exited;
 	int status;      /* exit code, or 128+signal */
+	bool flags_plain;
 };
 
 enum bt_flags {
 	BT_PLAIN = 1,    /* run baton directly, not as PID 1 (subreaper mode) */
-	BT_STDIN_NULL = 0, /* stdin is always /dev/null unless a test redirects it */
+	BT_KEEP_STDIN = 2, /* keep the test's stdin (default: /dev/null) */
 };
 
 /* Start baton with args (NULL-terminated, without argv[0]) and extra env "K=V" entries
@@ -51,6 +52,9 @@ int bt_children(struct bt *b, pid_t *pids, int max);
 bool bt_wait_children(struct bt *b, int n, pid_t *pids, int timeout_ms);
 /* Number of processes in baton's PID namespace other than baton. */
 int bt_ns_procs(struct bt *b);
+
+/* Print baton's stderr and the workers' stdout (for a failing test). */
+void bt_dump(struct bt *b);
 
 /* Kill everything the run started and remove its temp directory. Call at the end of every
  * test (also registered with atexit, so a failing assertion cleans up too). */

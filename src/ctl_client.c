@@ -1,0 +1,334 @@
+/*
+ * ctl_client: `baton ctl`, the client of the control socket, run from a shell, `docker exec`,
+ * a Kubernetes probe or preStop hook. Every wait is bounded (connect, reply) except the one
+ * asked for with --wait, and every failure is one line on stderr with a clear exit status:
+ * 0 success, 1 baton unreachable or the command refused or failed, 2 bad usage.
+ */
+#include "baton/control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONNECT_TIMEOUT_MS 5000
+#define REPLY_TIMEOUT_MS 10000
+/* Far above the status of a full pool, and a bound should baton send garbage. */
+#define REPLY_MAX (4 << 20)
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage[] =
+	"Usage: baton ctl [--socket PATH] COMMAND [ARG]\n"
+	"\n"
+	"Talk to a running baton through its control socket.\n"
+	"\n"
+	"Commands:\n"
+	"  status [--json]   the pool's state and one line per worker\n"
+	"  ready             exit 0 if a worker is ready and baton is not stopping, else 1\n"
+	"  reload [--wait]   start a rolling restart, as SIGHUP does; --wait: until it has\n"
+	"                    finished (exit 1 with the reason when it failed)\n"
+	"  scale N           run N workers\n"
+	"  drain [--wait]    stop the container gracefully, as SIGTERM does; --wait: until\n"
+	"                    every worker has stopped (a preStop hook)\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH  the control socket; default $BATON_CONTROL, else the first of\n"
+	"                     /run/baton.sock, $XDG_RUNTIME_DIR/baton.sock, /tmp/baton.sock\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"Exit status: 0 success; 1 baton not reachable, or the command refused or failed;\n"
+	"2 bad usage.\n";
+
+static int bad_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, "baton ctl: %s%s%s\nTry 'baton ctl --help'.\n", what, arg ? ": " : "",
+		arg ? arg : "");
+	return EXIT_USAGE;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Arguments after the command: each flag at most once, nothing else. */
+static int parse_command(int argc, char **argv, struct ctl_request *req)
+{
+	const char *cmd = argv[0];
+	const char *flag = NULL;
+	bool *flag_out = NULL;
+
+	memset(req, 0, sizeof(*req));
+	if (!strcmp(cmd, "status")) {
+		req->cmd = CTL_STATUS;
+		flag = "--json";
+		flag_out = &req->json;
+	} else if (!strcmp(cmd, "ready")) {
+		req->cmd = CTL_READY;
+	} else if (!strcmp(cmd, "reload")) {
+		req->cmd = CTL_RELOAD;
+		flag = "--wait";
+		flag_out = &req->wait;
+	} else if (!strcmp(cmd, "drain")) {
+		req->cmd = CTL_DRAIN;
+		flag = "--wait";
+		flag_out = &req->wait;
+	} else if (!strcmp(cmd, "scale")) {
+		req->cmd = CTL_SCALE;
+		if (argc != 2)
+			return bad_usage("scale takes one argument, the number of workers", NULL);
+		if (ctl_parse_count(argv[1], &req->count) < 0) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "scale: not a number from 1 to %d",
+				 CFG_MAX_WORKERS);
+			return bad_usage(what, argv[1]);
+		}
+		return 0;
+	} else {
+		return bad_usage("unknown command", cmd);
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!flag || strcmp(argv[i], flag) || *flag_out)
+			return bad_usage("unexpected argument", argv[i]);
+		*flag_out = true;
+	}
+	return 0;
+}
+
+static int connect_path(const char *path, int *out)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_MS / 1000 };
+	int fd, r;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A connect to a unix socket whose backlog is full sleeps for up to the send timeout. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	do {
+		r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = (errno == EAGAIN || errno == EINPROGRESS) ? -ETIMEDOUT : -errno;
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* Connect to the given path, or to the first default that answers. 0 or EXIT_FAIL. */
+static int open_socket(const char *given, int *fd)
+{
+	char cands[3][CTL_PATH_MAX];
+	const char *env = getenv("BATON_CONTROL");
+	int n, r, best = 0, err = 0;
+
+	if (!given && env && *env) {
+		if (!strcmp(env, "none")) {
+			fprintf(stderr, "baton ctl: the control socket is disabled "
+					"(BATON_CONTROL=none)\n");
+			return EXIT_FAIL;
+		}
+		given = env;
+	}
+	if (given) {
+		if (strlen(given) >= CTL_PATH_MAX) {
+			fprintf(stderr, "baton ctl: socket path too long: %s\n", given);
+			return EXIT_FAIL;
+		}
+		snprintf(cands[0], CTL_PATH_MAX, "%s", given);
+		n = 1;
+	} else {
+		n = ctl_candidates(NULL, getenv("XDG_RUNTIME_DIR"), cands);
+	}
+	for (int i = 0; i < n; i++) {
+		r = connect_path(cands[i], fd);
+		if (r == 0)
+			return 0;
+		/* Report the most telling failure: a missing default says less than a socket
+		 * that exists but refuses. */
+		if (i == 0 || (err == -ENOENT && r != -ENOENT)) {
+			best = i;
+			err = r;
+		}
+	}
+	fprintf(stderr, "baton ctl: cannot connect to %s: %s%s\n", cands[best], strerror(-err),
+		(err == -ENOENT || err == -ECONNREFUSED) ? " (is baton running?)" : "");
+	return EXIT_FAIL;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Read the reply: print data lines to stdout as they come, then judge the final line. For
+ * --wait the reply timeout covers only the first line (the request was taken); after it the
+ * wait is as long as baton needs.
+ */
+static int read_reply(int fd, bool wait)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	int rc = EXIT_FAIL;
+
+	if (!buf) {
+		fprintf(stderr, "baton ctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int timeout = -1;
+		ssize_t n;
+		char *line, *nl;
+
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+
+			timeout = left > 0 ? (int)left : 0;
+		}
+		n = poll(&p, 1, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0) {
+			fprintf(stderr, "baton ctl: no answer from baton within %d s\n",
+				REPLY_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		if (len + 1 >= cap) {
+			char *bigger;
+
+			if (cap >= REPLY_MAX) {
+				fprintf(stderr, "baton ctl: reply too long\n");
+				goto out;
+			}
+			bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				fprintf(stderr, "baton ctl: out of memory\n");
+				goto out;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "baton ctl: reading the reply: %s\n", strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			fprintf(stderr, "baton ctl: baton closed the connection without an answer\n");
+			goto out;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+		line = buf;
+		while ((nl = memchr(line, '\n', len - (size_t)(line - buf)))) {
+			const char *text;
+
+			*nl = '\0';
+			switch (ctl_classify_line(line, &text)) {
+			case CTL_LINE_DATA:
+				printf("%s\n", text);
+				fflush(stdout);
+				if (wait)
+					deadline = -1;
+				break;
+			case CTL_LINE_OK:
+				if (*text)
+					printf("%s\n", text);
+				rc = EXIT_OK;
+				goto out;
+			case CTL_LINE_ERROR:
+				fprintf(stderr, "baton ctl: %s\n", *text ? text : "failed");
+				goto out;
+			}
+			line = nl + 1;
+		}
+		len -= (size_t)(line - buf);
+		memmove(buf, line, len);
+	}
+out:
+	fflush(stdout);
+	free(buf);
+	return rc;
+}
+
+int ctl_client_main(int argc, char **argv)
+{
+	const char *socket_path = NULL;
+	struct ctl_request req;
+	char line[CTL_REQUEST_MAX];
+	int i = 1, fd = -1, r;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		} else if (!strcmp(a, "--")) {
+			i++;
+			break;
+		} else if (!strcmp(a, "-s") || !strcmp(a, "--socket")) {
+			if (i + 1 >= argc)
+				return bad_usage("option needs a path", a);
+			socket_path = argv[++i];
+		} else if (!strncmp(a, "--socket=", 9)) {
+			socket_path = a + 9;
+		} else {
+			return bad_usage("unknown option", a);
+		}
+		if (!*socket_path)
+			return bad_usage("empty socket path", NULL);
+	}
+	if (i >= argc)
+		return bad_usage("missing command", NULL);
+	r = parse_command(argc - i, argv + i, &req);
+	if (r)
+		return r;
+	r = ctl_format_request(&req, line, sizeof(line));
+	if (r < 0)
+		return bad_usage("cannot format the request", NULL);
+	if (open_socket(socket_path, &fd))
+		return EXIT_FAIL;
+	if (send_all(fd, line, (size_t)r) < 0) {
+		fprintf(stderr, "baton ctl: sending the request: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	/*
+	 * The socket is not closed here but by the exit that follows: when baton is PID 1 and
+	 * waits for this hang-up before it exits (drain --wait in a preStop hook), the kernel
+	 * kills every process of the container right after; closing in exit means our exit
+	 * status is already set by then.
+	 */
+	return read_reply(fd, req.wait);
+}
