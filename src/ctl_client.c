@@ -180,7 +180,7 @@ static int send_all(int fd, const char *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return -errno;
+			return n < 0 ? -errno : -EIO;
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -320,8 +320,11 @@ int ctl_client_main(int argc, char **argv)
 		return bad_usage("cannot format the request", NULL);
 	if (open_socket(socket_path, &fd))
 		return EXIT_FAIL;
-	if (send_all(fd, line, (size_t)r) < 0) {
-		fprintf(stderr, "baton ctl: sending the request: %s\n", strerror(errno));
+	r = send_all(fd, line, (size_t)r);
+	/* Refused at once (busy, not allowed): baton has hung up, but its reason is waiting to
+	 * be read. */
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+		fprintf(stderr, "baton ctl: sending the request: %s\n", strerror(-r));
 		return EXIT_FAIL;
 	}
 	/*

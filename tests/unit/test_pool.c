@@ -1,0 +1,465 @@
+/*
+ * The supervisor and its rollout as data: each case is a script of events and, after each
+ * event, the actions the pool must decide (log lines aside), written as a string:
+ *
+ *   spawn(W)        spawn worker entry W
+ *   drain(PID,SIG)  first step of the stop sequence
+ *   sig(PID,SIG)    a signal to a worker's process group
+ *   orphans(SIG)    a signal to every remaining process
+ *   rollout(S)      a rollout ended with status S (0 ok)
+ *   stopped         every worker is gone after a stop
+ *   exit(S)         baton exits with S
+ *
+ * Spawned workers get pids 101, 102, ... in the order of the OK event.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "baton/pool.h"
+
+enum ev {
+	START,
+	OK,        /* every pending spawn succeeds */
+	SPAWNFAIL, /* the first pending spawn fails with -a */
+	EXIT,      /* pid a exits with code b (b >= 128: signal b-128) */
+	READY,     /* pid a reports ready */
+	SIG,       /* baton receives signal a */
+	TIME,      /* a ms pass */
+	GONE,      /* no child left */
+	RELOAD,
+	SCALE,     /* to a workers */
+	END,
+};
+
+struct step {
+	enum ev ev;
+	int a, b;
+	const char *expect;
+};
+
+struct tcase {
+	const char *name;
+	void (*tune)(struct pool_settings *s);
+	struct step steps[40];
+};
+
+static void defaults(struct pool_settings *s)
+{
+	*s = (struct pool_settings){
+		.workers = 2,
+		.restart = RESTART_ON_FAILURE,
+		.max_restarts = 10,
+		.restart_window_ms = 60000,
+		.drain_signal = SIGTERM,
+		.drain_timeout_ms = 30000,
+		.term_timeout_ms = 10000,
+		.ready_by_delay = true,
+		.ready_delay_ms = 1000,
+		.ready_timeout_ms = 60000,
+	};
+}
+
+static struct pool pool;
+
+static void describe(char *out, size_t len)
+{
+	struct pool_action a;
+	size_t n = 0;
+
+	out[0] = '\0';
+	while (pool_next_action(&pool, &a)) {
+		char item[64] = "";
+
+		switch (a.kind) {
+		case ACT_SPAWN:
+			snprintf(item, sizeof(item), "spawn(%d)", a.worker);
+			break;
+		case ACT_DRAIN:
+			snprintf(item, sizeof(item), "drain(%d,%d)", (int)a.pid, a.sig);
+			break;
+		case ACT_SIGNAL:
+			snprintf(item, sizeof(item), "sig(%d,%d)", (int)a.pid, a.sig);
+			break;
+		case ACT_SIGNAL_ORPHANS:
+			snprintf(item, sizeof(item), "orphans(%d)", a.sig);
+			break;
+		case ACT_ROLLOUT_DONE:
+			snprintf(item, sizeof(item), "rollout(%d)", a.status);
+			break;
+		case ACT_WORKERS_STOPPED:
+			snprintf(item, sizeof(item), "stopped");
+			break;
+		case ACT_EXIT:
+			snprintf(item, sizeof(item), "exit(%d)", a.status);
+			break;
+		case ACT_LOG:
+			continue;
+		}
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? " " : "", item);
+	}
+}
+
+static int wstatus_of(int code)
+{
+	return code >= 128 ? (code - 128) : (code << 8);
+}
+
+static void run_case(const struct tcase *c)
+{
+	struct pool_settings s;
+	int64_t now = 1000000;
+	pid_t next_pid = 101;
+
+	defaults(&s);
+	if (c->tune)
+		c->tune(&s);
+	pool_init(&pool, &s);
+	for (int i = 0; c->steps[i].ev != END; i++) {
+		const struct step *st = &c->steps[i];
+		char got[1024], err[128];
+
+		switch (st->ev) {
+		case START:
+			pool_start(&pool, now);
+			break;
+		case OK:
+			for (int w = 0; w < POOL_MAX_PROCS; w++)
+				if (pool.workers[w].state == WS_SPAWNING)
+					pool_spawned(&pool, w, next_pid++, 0, now);
+			break;
+		case SPAWNFAIL:
+			for (int w = 0; w < POOL_MAX_PROCS; w++) {
+				if (pool.workers[w].state == WS_SPAWNING) {
+					pool_spawned(&pool, w, 0, -st->a, now);
+					break;
+				}
+			}
+			break;
+		case EXIT:
+			pool_exited(&pool, st->a, wstatus_of(st->b), now);
+			break;
+		case READY:
+			pool_ready(&pool, st->a, now);
+			break;
+		case SIG:
+			pool_signal(&pool, st->a, now);
+			break;
+		case TIME:
+			now += st->a;
+			pool_tick(&pool, now);
+			break;
+		case GONE:
+			pool_children_gone(&pool, now);
+			break;
+		case RELOAD:
+			pool_reload(&pool, now, err, sizeof(err));
+			break;
+		case SCALE:
+			pool_scale(&pool, st->a, now, err, sizeof(err));
+			break;
+		case END:
+			break;
+		}
+		describe(got, sizeof(got));
+		if (strcmp(got, st->expect) != 0)
+			fail_msg("case '%s', step %d: expected '%s', got '%s'", c->name, i, st->expect,
+				 got);
+	}
+}
+
+static void one_worker(struct pool_settings *s) { s->workers = 1; }
+static void never(struct pool_settings *s) { s->workers = 1; s->restart = RESTART_NEVER; }
+static void always(struct pool_settings *s) { s->workers = 1; s->restart = RESTART_ALWAYS; }
+static void guard2(struct pool_settings *s) { s->workers = 1; s->max_restarts = 2; }
+static void usr1_drain(struct pool_settings *s)
+{
+	s->workers = 1;
+	s->drain_signal = SIGUSR1;
+	s->drain_timeout_ms = 500;
+	s->term_timeout_ms = 700;
+}
+static void ipc_drain(struct pool_settings *s)
+{
+	s->workers = 1;
+	s->drain_by_ipc = true;
+}
+static void stop_delay(struct pool_settings *s) { s->workers = 1; s->stop_delay_ms = 5000; }
+static void by_message(struct pool_settings *s)
+{
+	s->ready_by_delay = false;
+	s->ready_timeout_ms = 3000;
+}
+static void tty(struct pool_settings *s) { s->workers = 1; s->tty_foreground = true; }
+
+static const struct tcase cases[] = {
+	{ "start, ready, idle", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" },
+		{ OK, 0, 0, "" },
+		{ TIME, 1000, 0, "" },
+		{ END, 0, 0, NULL } } },
+	{ "crash after ready restarts at once", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ EXIT, 101, 128 + SIGKILL, "" },
+		{ TIME, 0, 0, "spawn(0)" },
+		{ OK, 0, 0, "" },
+		{ END, 0, 0, NULL } } },
+	{ "deaths before ready back off 100, 200, 400 ms", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 101, 1, "" }, { TIME, 99, 0, "" }, { TIME, 1, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 102, 1, "" }, { TIME, 199, 0, "" }, { TIME, 1, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 103, 1, "" }, { TIME, 399, 0, "" }, { TIME, 1, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		/* ready: the backoff resets */
+		{ TIME, 1000, 0, "" }, { EXIT, 104, 1, "" }, { TIME, 0, 0, "spawn(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "crash-loop guard exits with the worker's status", guard2, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 101, 7, "" }, { TIME, 100, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 102, 7, "" }, { TIME, 200, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 103, 7, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(7)" },
+		{ END, 0, 0, NULL } } },
+	{ "exit 0 is done with on-failure; the pool ends with it", never, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 101, 3, "orphans(15)" },
+		{ GONE, 0, 0, "exit(3)" },
+		{ END, 0, 0, NULL } } },
+	{ "restart always restarts a clean exit", always, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ EXIT, 101, 0, "" }, { TIME, 0, 0, "spawn(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop: drain all, SIGKILL the one that stays, exit 137", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15) drain(102,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "" },
+		{ TIME, 29999, 0, "" },
+		{ TIME, 1, 0, "sig(102,9)" },
+		{ EXIT, 102, 128 + SIGKILL, "stopped orphans(15)" },
+		{ TIME, 10000, 0, "orphans(9)" },
+		{ GONE, 0, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop: killed by TERM and exit 0 both count as clean", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" },
+		{ SIG, SIGINT, 0, "drain(101,15) drain(102,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "" },
+		{ EXIT, 102, 0, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "drain signal other than TERM escalates to TERM then KILL", usr1_drain, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,10)" },
+		{ TIME, 500, 0, "sig(101,15)" },
+		{ TIME, 700, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "a drain by message is always followed by TERM", ipc_drain, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ TIME, 30000, 0, "sig(101,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "a second TERM skips to the next step", usr1_drain, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,10)" },
+		{ SIG, SIGTERM, 0, "sig(101,15)" },
+		{ SIG, SIGINT, 0, "sig(101,9)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop delay keeps serving, a second TERM skips it", stop_delay, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "" },
+		{ TIME, 4999, 0, "" },
+		{ TIME, 1, 0, "drain(101,15)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop delay, skipped", stop_delay, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ END, 0, 0, NULL } } },
+	{ "orphans that outlive TERM get KILL", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 0, "stopped orphans(15)" },
+		{ SIG, SIGTERM, 0, "orphans(9)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "a command that cannot be executed exits 127 at once", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" },
+		{ SPAWNFAIL, ENOENT, 0, "" },
+		{ SPAWNFAIL, ENOENT, 0, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(127)" },
+		{ END, 0, 0, NULL } } },
+	{ "not executable exits 126", one_worker, {
+		{ START, 0, 0, "spawn(0)" },
+		{ SPAWNFAIL, EACCES, 0, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(126)" },
+		{ END, 0, 0, NULL } } },
+	{ "Ctrl-C on the terminal's worker stops baton with 130", tty, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ EXIT, 101, 128 + SIGINT, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(130)" },
+		{ END, 0, 0, NULL } } },
+	{ "forwarded signals reach every worker", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,10) sig(102,10)" },
+		{ END, 0, 0, NULL } } },
+
+	/* ---- rollout ---- */
+	{ "rollout: one slot at a time, new ready before old drains", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "spawn(2)" }, { OK, 0, 0, "" },
+		/* the candidate (103) is spared forwarded signals until it is ready */
+		{ SIG, SIGUSR2, 0, "sig(101,12) sig(102,12)" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		{ EXIT, 101, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(102,15)" },
+		{ EXIT, 102, 128 + SIGTERM, "rollout(0)" },
+		{ SIG, SIGUSR2, 0, "sig(104,12) sig(103,12)" },
+		{ END, 0, 0, NULL } } },
+	{ "rollout with one worker", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "spawn(1)" }, { OK, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		{ EXIT, 101, 0, "rollout(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "rollout: new version exits: rollback, old workers untouched", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "spawn(2)" }, { OK, 0, 0, "" },
+		{ EXIT, 103, 1, "rollout(1)" },
+		{ TIME, 60000, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,10) sig(102,10)" },
+		{ END, 0, 0, NULL } } },
+	{ "rollout: new version never ready: stopped, rollback", by_message, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" },
+		{ READY, 101, 0, "" }, { READY, 102, 0, "" },
+		{ RELOAD, 0, 0, "spawn(2)" }, { OK, 0, 0, "" },
+		{ TIME, 3000, 0, "drain(103,15) rollout(1)" },
+		{ EXIT, 103, 128 + SIGTERM, "" },
+		{ END, 0, 0, NULL } } },
+	{ "rollout: reloads during a rollout coalesce into one more", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "spawn(1)" }, { OK, 0, 0, "" },
+		{ SIG, SIGHUP, 0, "" }, { SIG, SIGHUP, 0, "" }, { RELOAD, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		/* the step ends: one more rollout from the first slot */
+		{ EXIT, 101, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(102,15)" },
+		{ EXIT, 102, 0, "rollout(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "rollout: a stop cancels it and stops everything", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "spawn(2)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "rollout(1) drain(101,15) drain(102,15) drain(103,15)" },
+		{ EXIT, 101, 0, "" }, { EXIT, 102, 0, "" }, { EXIT, 103, 0, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "rollout: a crash of the new version follows the backoff", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "spawn(1)" }, { OK, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" }, { EXIT, 101, 0, "rollout(0)" },
+		{ EXIT, 102, 1, "" }, { TIME, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 103, 1, "" }, { TIME, 99, 0, "" }, { TIME, 1, 0, "spawn(0)" },
+		{ END, 0, 0, NULL } } },
+
+	/* ---- scale ---- */
+	{ "scale up and down", NULL, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SCALE, 3, 0, "spawn(2)" }, { OK, 0, 0, "" },
+		{ SCALE, 1, 0, "drain(102,15) drain(103,15)" },
+		{ EXIT, 102, 0, "" }, { EXIT, 103, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,10)" },
+		{ END, 0, 0, NULL } } },
+};
+
+static void test_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+}
+
+static void test_backoff_table(void **state)
+{
+	static const int64_t want[] = { 100, 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000 };
+
+	(void)state;
+	for (int streak = 1; streak < 10; streak++)
+		assert_int_equal(pool_backoff_ms(streak), want[streak]);
+	assert_int_equal(pool_backoff_ms(1000), 10000);
+}
+
+static void test_status_codes(void **state)
+{
+	(void)state;
+	assert_int_equal(pool_status_code(3 << 8), 3);
+	assert_int_equal(pool_status_code(SIGKILL), 137);
+	assert_int_equal(pool_status_code(SIGTERM), 143);
+}
+
+/* With every worker ready and nothing pending, nothing is scheduled: baton sleeps. */
+static void test_idle_has_no_deadline(void **state)
+{
+	struct pool_settings s;
+
+	(void)state;
+	defaults(&s);
+	pool_init(&pool, &s);
+	pool_start(&pool, 0);
+	for (int w = 0; w < 2; w++)
+		pool_spawned(&pool, w, 200 + w, 0, 0);
+	assert_int_equal(pool_next_deadline(&pool), 1000);
+	pool_tick(&pool, 1000);
+	assert_int_equal(pool_next_deadline(&pool), -1);
+}
+
+/* The window of the crash-loop guard slides: restarts spread over time are fine. */
+static void test_guard_window_slides(void **state)
+{
+	struct pool_settings s;
+	struct pool_action a;
+	int64_t now = 0;
+	pid_t pid = 300;
+
+	(void)state;
+	defaults(&s);
+	s.workers = 1;
+	s.max_restarts = 2;
+	s.restart_window_ms = 10000;
+	pool_init(&pool, &s);
+	pool_start(&pool, now);
+	pool_spawned(&pool, 0, pid, 0, now);
+	for (int i = 0; i < 10; i++) {
+		now += 6000; /* ready and running for 6 s, then crash */
+		pool_tick(&pool, now);
+		pool_exited(&pool, pid, 1 << 8, now);
+		pool_tick(&pool, now);
+		assert_int_equal(pool.phase, PH_RUNNING);
+		assert_int_equal(pool.workers[0].state, WS_SPAWNING);
+		pool_spawned(&pool, 0, ++pid, 0, now);
+	}
+	while (pool_next_action(&pool, &a))
+		assert_int_not_equal(a.kind, ACT_EXIT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_backoff_table),
+		cmocka_unit_test(test_status_codes),
+		cmocka_unit_test(test_idle_has_no_deadline),
+		cmocka_unit_test(test_guard_window_slides),
+	};
+
+	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+}
