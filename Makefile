@@ -46,9 +46,11 @@ all: $(BUILD)/baton
 deps:
 	@scripts/install-deps
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/baton/*.h)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(OBJ:.o=.d) $(BUILD)/obj/cmd/baton/main.d
 
 $(LIB): $(OBJ)
 	@mkdir -p $(dir $@)

@@ -440,8 +440,18 @@ static const char *parse_server(const struct json_span *obj, struct nipc_server 
 			return "address too long or not a C string";
 		s->has_address = true;
 	}
-	if (get_int(obj, "port", -1, 65535, -1, &x) < 0)
+	/* dgram sends the port as it was given, often a string (listen(process.env.PORT)). */
+	if (json_get(obj, "port", &v) == 0 && v.type == JSON_STRING) {
+		char num[16], *end;
+		if (json_string(&v, num, sizeof(num)) <= 0 || num[0] < '0' || num[0] > '9')
+			return "bad port";
+		errno = 0;
+		x = strtoll(num, &end, 10);
+		if (errno || *end || x > 65535)
+			return "bad port";
+	} else if (get_int(obj, "port", -1, 65535, -1, &x) < 0) {
 		return "bad port";
+	}
 	s->port = (int)x;
 	s->type = NIPC_AT_NONE;
 	if (json_get(obj, "addressType", &v) == 0 && v.type != JSON_NULL) {
@@ -457,9 +467,10 @@ static const char *parse_server(const struct json_span *obj, struct nipc_server 
 	if (get_int(obj, "fd", -1, INT_MAX, -1, &x) < 0)
 		return "bad fd";
 	s->fd = (int)x;
-	if (get_int(obj, "backlog", 0, INT_MAX, 0, &x) < 0)
-		return "bad backlog";
-	s->backlog = (int)x;
+	/* Only a hint (the worker calls listen() with its own), and Node 20 sends `false` when
+	 * the app gave none: anything but a non-negative integer is the default. */
+	if (json_get(obj, "backlog", &v) == 0 && json_int(&v, 0, INT_MAX, &x) == 0)
+		s->backlog = (int)x;
 	if (get_int(obj, "index", 0, INT_MAX, 0, &x) < 0)
 		return "bad index";
 	s->index = (int)x;

@@ -262,18 +262,15 @@ static void check_all_stopped(struct pool *pool, int64_t now)
 
 static void enter_stopping(struct pool *pool, int64_t now)
 {
-	int n = 0;
+	int n = live_workers(pool);
 
 	pool->phase = PH_STOPPING;
 	pool->phase_deadline_ms = -1;
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
-		if (pool->workers[i].state == WS_FREE)
-			continue;
-		pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
-		n++;
-	}
 	if (n > 0)
 		pool_emit_log(pool, LOG_INFO, "stopping %d worker%s", n, n == 1 ? "" : "s");
+	for (int i = 0; i < POOL_MAX_PROCS; i++)
+		if (pool->workers[i].state != WS_FREE)
+			pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
 	check_all_stopped(pool, now);
 }
 
@@ -575,10 +572,11 @@ static void kill_orphans_now(struct pool *pool, int64_t now)
 
 void pool_signal(struct pool *pool, int sig, int64_t now)
 {
-	char name[16], err[128];
+	char buf[16], err[128];
 
 	if (sig == SIGTERM || sig == SIGINT) {
-		cfg_signal_name(sig, name, sizeof(name));
+		const char *name = cfg_signal_name(sig, buf, sizeof(buf));
+
 		switch (pool->phase) {
 		case PH_RUNNING:
 			pool_emit_log(pool, LOG_INFO, "received SIG%s; stopping", name);

@@ -29,6 +29,8 @@ struct worker_io {
 	int ipc_child_fd;             /* the worker's end until it is spawned, -1 */
 	struct loop_watch ipc_watch;
 	struct nipc_conn *ipc;
+	pid_t mainpid;                /* MAINPID= from sd_notify, 0 */
+	char status[128];             /* STATUS= from sd_notify */
 };
 
 struct runner {
@@ -41,6 +43,7 @@ struct runner {
 	int listen_fds[CFG_MAX_LISTEN];
 	int n_listen;
 	int notify_fd;
+	char notify_path[128];
 	struct loop_watch notify_watch;
 	struct sbx_policy *sandbox;
 	struct ctl_server *control;

@@ -6,15 +6,135 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "baton/log.h"
+#include "baton/notify.h"
+#include "baton/sockets.h"
 #include "run_int.h"
+
+/* dash, Debian's /bin/sh, cannot redirect fds above 9: `echo >&$BATON_READY_FD` must work. */
+#define READY_FD_MAX 9
+
+/* ---- listening sockets ---- */
+
+static int bind_listeners(struct runner *r)
+{
+	const struct config *cfg = r->cfg;
+	int backlog = cfg->backlog > 0 ? cfg->backlog : sock_somaxconn();
+	size_t used = 0;
+
+	used = (size_t)snprintf(r->envs.listen_fdnames, sizeof(r->envs.listen_fdnames),
+				"LISTEN_FDNAMES=");
+	for (int i = 0; i < cfg->n_listen; i++) {
+		struct sock_spec spec;
+		char err[256], desc[160];
+		int fd;
+
+		if (sock_parse(cfg->listen[i], &spec, err, sizeof(err)) < 0 ||
+		    sock_bind(&spec, backlog, &fd, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return 2;
+		}
+		r->listen_fds[r->n_listen++] = fd;
+		sock_describe(&spec, desc, sizeof(desc));
+		log_info("listening on %s (fd %d in workers)", desc, 2 + r->n_listen);
+		used += (size_t)snprintf(r->envs.listen_fdnames + used,
+					 sizeof(r->envs.listen_fdnames) - used, "%s%s",
+					 i ? ":" : "", spec.name);
+		if (used >= sizeof(r->envs.listen_fdnames)) {
+			log_error("the names of the --listen sockets are too long");
+			return 2;
+		}
+	}
+	if (cfg->ready == READY_FD && 3 + r->n_listen > READY_FD_MAX) {
+		log_error("--ready fd: with %d sockets the ready fd would be %d; at most %d sockets",
+			  r->n_listen, 3 + r->n_listen, READY_FD_MAX - 3);
+		return 2;
+	}
+	return 0;
+}
+
+/* ---- sd_notify readiness ---- */
+
+/* The worker a notification belongs to: its own pid, the MAINPID it announced, or any
+ * process of its process group (systemd-notify runs as a child of the worker). */
+static int notify_worker(struct runner *r, pid_t sender)
+{
+	int w = pool_find(&r->pool, sender);
+	pid_t group;
+
+	if (w >= 0)
+		return w;
+	for (int i = 0; i < POOL_MAX_PROCS; i++)
+		if (r->pool.workers[i].state != WS_FREE && r->io[i].mainpid == sender)
+			return i;
+	group = ntf_sender_group(sender);
+	return group > 0 ? pool_find(&r->pool, group) : -1;
+}
+
+static void on_notify(struct loop_watch *watch, uint32_t events)
+{
+	struct runner *r = watch->ctx;
+	struct ntf_msg msg;
+	int err, budget = 64; /* a flood must not starve the rest of the loop */
+
+	(void)events;
+	while (budget-- > 0 && (err = ntf_recv(watch->fd, &msg)) != -EAGAIN) {
+		int w;
+
+		if (err < 0)
+			continue;
+		w = notify_worker(r, msg.sender);
+		if (w < 0) {
+			log_debug("notification from pid %d, not a worker: ignored", (int)msg.sender);
+			continue;
+		}
+		if (msg.mainpid > 0)
+			r->io[w].mainpid = msg.mainpid;
+		if (msg.has_status)
+			snprintf(r->io[w].status, sizeof(r->io[w].status), "%.*s",
+				 (int)sizeof(r->io[w].status) - 1, msg.status);
+		if (msg.stopping)
+			log_debug("worker %d says it is stopping", r->pool.workers[w].slot);
+		if (msg.ready)
+			pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
+	}
+	run_actions(r);
+}
+
+static int open_notify(struct runner *r)
+{
+	int err = ntf_open(NULL, r->notify_path, sizeof(r->notify_path), &r->notify_fd);
+
+	if (err < 0) {
+		log_error("--ready notify: cannot create the notification socket: %s",
+			  strerror(-err));
+		return 1;
+	}
+	snprintf(r->envs.notify, sizeof(r->envs.notify), "NOTIFY_SOCKET=%s", r->notify_path);
+	if (loop_add(&r->loop, &r->notify_watch, r->notify_fd, EPOLLIN, on_notify, r) < 0) {
+		log_error("--ready notify: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- hooks of the run loop ---- */
 
 int run_setup_extra(struct runner *r, char **envp)
 {
+	int status;
+
 	(void)envp;
 	r->notify_fd = -1;
+	for (int i = 0; i < POOL_MAX_PROCS; i++)
+		r->io[i].ipc_fd = r->io[i].ipc_child_fd = -1;
+	if ((status = bind_listeners(r)) != 0)
+		return status;
+	if (r->cfg->ready == READY_NOTIFY && (status = open_notify(r)) != 0)
+		return status;
 	return 0;
 }
 
@@ -27,8 +147,9 @@ bool run_env_overridden(const struct runner *r, const char *entry)
 
 size_t run_env_extra(struct runner *r, int w, size_t n)
 {
-	(void)r;
 	(void)w;
+	if (r->notify_fd >= 0)
+		r->env[n++] = r->envs.notify;
 	return n;
 }
 
@@ -49,8 +170,8 @@ void run_after_spawn_extra(struct runner *r, int w, bool spawned)
 
 void run_io_release_extra(struct runner *r, int w)
 {
-	(void)r;
-	(void)w;
+	r->io[w].mainpid = 0;
+	r->io[w].status[0] = '\0';
 }
 
 bool run_drain_extra(struct runner *r, int w)
@@ -68,5 +189,8 @@ void run_notify_extra(struct runner *r, const struct pool_action *a)
 
 void run_shutdown_extra(struct runner *r)
 {
-	(void)r;
+	if (r->notify_fd >= 0)
+		ntf_close(r->notify_fd, r->notify_path);
+	for (int i = 0; i < r->n_listen; i++)
+		close(r->listen_fds[i]);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -96,6 +97,8 @@ static const struct ctl_ops ops = {
 
 /* ---- loop pumping ---- */
 
+static long loop_turns;
+
 /* Run the loop in slices of 10 ms until cond(arg) holds or ms have passed. */
 static bool pump_until(bool (*cond)(void *), void *arg, int ms)
 {
@@ -110,6 +113,7 @@ static bool pump_until(bool (*cond)(void *), void *arg, int ms)
 			return !cond;
 		loop_set_deadline(&loop, now + 10 < end ? now + 10 : end);
 		assert_true(loop_run_once(&loop) >= 0);
+		loop_turns++;
 	}
 }
 
@@ -530,13 +534,13 @@ static void test_idle_timeout(void **state)
 	struct epoll_event ev[4];
 	int64_t t0;
 
-	ctl_set_idle_timeout(srv, 200);
+	ctl_set_idle_timeout(srv, 500);
 	t0 = loop_now_ms();
 	cl_connect(&c);
 	pump(50);
 	assert_int_equal(ctl_client_count(srv), 1);
 	cl_wait_eof(&c);
-	assert_true(loop_now_ms() - t0 >= 190);
+	assert_true(loop_now_ms() - t0 >= 490);
 	assert_string_equal(c.buf, "error timed out waiting for a request\n");
 	wait_count(0);
 	cl_close(&c);
@@ -647,6 +651,46 @@ static void test_garbage(void **state)
 		assert_non_null(strstr(c.buf, "is not a number"));
 	}
 	assert_int_equal(fake.scales, 0);
+}
+
+static void test_out_of_fds(void **state)
+{
+	struct rlimit saved, low;
+	struct cl a, b;
+	long turns;
+	int probe;
+
+	cl_connect(&a);
+	cl_connect(&b);
+	/* No fd left for accept: the listening socket stays readable. */
+	probe = dup(0);
+	assert_true(probe >= 0);
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)probe;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	fake.notes = 0;
+	turns = loop_turns;
+	pump(300);
+	turns = loop_turns - turns;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	/* Paused, not spinning: about one turn per 10 ms slice, not thousands. */
+	if (turns > 100)
+		fail_msg("%ld loop turns in 300 ms", turns);
+	assert_true(fake.notes >= 1);
+	assert_int_equal(ctl_client_count(srv), 0);
+
+	/* With fds back, accepting resumes by itself. */
+	cl_send(&a, "baton/1 ready\n", 14);
+	cl_wait_eof(&a);
+	assert_string_equal(a.buf, "ok ready\n");
+	cl_send(&b, "baton/1 ready\n", 14);
+	cl_wait_eof(&b);
+	assert_string_equal(b.buf, "ok ready\n");
+	cl_close(&a);
+	cl_close(&b);
+	wait_count(0);
 }
 
 /* ---- forked clients ---- */
@@ -1094,6 +1138,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_no_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_usage, setup, teardown),
