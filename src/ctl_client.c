@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,13 @@ int ctl_client_main(int argc, char **argv)
 	r = ctl_format_request(&req, line, sizeof(line));
 	if (r < 0)
 		return bad_usage("cannot format the request", NULL);
+	/*
+	 * Once the workers are gone, baton sends SIGTERM to every process left in the container,
+	 * and a `drain --wait` run inside it (a preStop hook) is one of them: it must live to
+	 * read its answer and end with status 0.
+	 */
+	if (req.cmd == CTL_DRAIN && req.wait)
+		signal(SIGTERM, SIG_IGN);
 	if (open_socket(socket_path, &fd))
 		return EXIT_FAIL;
 	r = send_all(fd, line, (size_t)r);

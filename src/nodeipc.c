@@ -18,7 +18,7 @@
 /* Output queue size. A record is a reply line and the handle that goes with it; replies are a
  * few hundred bytes, so this holds dozens of them (an app with many servers asks for all of
  * them at once while the first handle waits for its ACK). */
-#define OUT_MAX (16 * 1024)
+#define OUT_MAX NIPC_QUEUE_MAX
 /* Longest line we write: an address escaped six times over, its key, and the data. */
 #define MSG_MAX (4 * 1024)
 /* Descriptors one recvmsg may carry (all closed at once). */

@@ -52,8 +52,9 @@
 #define NIPC_DATA_MAX 512
 /* Readable detail of an UNKNOWN or MALFORMED event, NUL included. */
 #define NIPC_DETAIL_MAX 96
-/* A reply the worker has not taken yet; a full queue makes the reply calls fail -ENOBUFS. */
-#define NIPC_QUEUE_LEN 8
+/* Bytes of output the worker has not taken yet (replies are ~150 bytes each); when the queue
+ * is full the reply calls fail with -ENOBUFS instead of growing it. */
+#define NIPC_QUEUE_MAX (16 * 1024)
 /* Re-sends of a handle after NODE_HANDLE_NACK before giving up (Node's primary does 3). */
 #define NIPC_MAX_RETRANSMIT 3
 

@@ -1,0 +1,380 @@
+/*
+ * Zero-downtime rollouts as a real PID 1 under real load: baton owns the listening socket,
+ * HUP replaces workers one at a time, a broken deploy keeps the old workers serving.
+ * Load comes from wrk on 127.0.0.1, bounded in time.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define W(...) (const char *const[]){ __VA_ARGS__, NULL }
+
+static char app[512];
+
+
+/* The version file lives in the run's directory, which exists only once baton started:
+ * point the app at a path known in advance instead. */
+static char version_env[300];
+static char version_path[256];
+
+static void set_version(const char *version)
+{
+	FILE *f = fopen(version_path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "%s\n", version);
+	fclose(f);
+}
+
+struct load {
+	pid_t pid;
+	char out[300];
+};
+
+static void load_start(struct load *l, int port, int seconds)
+{
+	char url[64], dur[16];
+
+	snprintf(l->out, sizeof(l->out), "%s.wrk.%d", version_path, port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	snprintf(dur, sizeof(dur), "%ds", seconds);
+	l->pid = fork();
+	assert_true(l->pid >= 0);
+	if (l->pid == 0) {
+		int fd = open(l->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", dur, "--timeout", "5s", "-H",
+		       "Connection: close", url, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Wait for wrk, then check it saw traffic and not one error. */
+static void load_check(struct load *l, int timeout_ms)
+{
+	int status = -1;
+	char *out;
+	long requests = 0;
+
+	for (int waited = 0; waited < timeout_ms; waited += 20) {
+		if (waitpid(l->pid, &status, WNOHANG) == l->pid)
+			break;
+		usleep(20 * 1000);
+	}
+	if (!WIFEXITED(status)) {
+		kill(l->pid, SIGKILL);
+		waitpid(l->pid, NULL, 0);
+		fail_msg("wrk did not finish");
+	}
+	out = bt_read_file(l->out);
+	assert_non_null(out);
+	fprintf(stderr, "%s", out);
+	{
+		char *p = strstr(out, " requests in ");
+
+		assert_non_null(p);
+		while (p > out && p[-1] != '\n' && p[-1] != ' ')
+			p--;
+		requests = atol(p);
+	}
+	assert_true(requests > 200);
+	assert_null(strstr(out, "Socket errors"));
+	assert_null(strstr(out, "Non-2xx"));
+	free(out);
+	unlink(l->out);
+}
+
+static void start_app(struct bt *b, int port, const char *workers, const char *ready)
+{
+	char listen[64];
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	bt_start(b, 0,
+		 W("-w", workers, "-v", "--listen", listen, "--ready", ready, "--ready-timeout", "3s",
+		   "--drain-timeout", "10s", "--", "node", app),
+		 W(version_env));
+	if (!bt_wait_http(port, 15000)) {
+		bt_dump(b);
+		fail_msg("the app does not answer");
+	}
+}
+
+static void rollouts_under_load(const char *workers, const char *ready)
+{
+	struct bt b;
+	struct load l;
+	int port = bt_free_port();
+	char body[256], needle[64];
+
+	set_version("v1");
+	start_app(&b, port, workers, ready);
+	load_start(&l, port, 8);
+	usleep(500 * 1000);
+	for (int i = 2; i <= 4; i++) {
+		snprintf(needle, sizeof(needle), "v%d", i);
+		set_version(needle);
+		bt_signal(&b, SIGHUP);
+		snprintf(needle, sizeof(needle), "rollout of generation %d complete", i);
+		if (!bt_wait_log(&b, needle, 20000)) {
+			bt_dump(&b);
+			fail_msg("rollout %d did not complete", i);
+		}
+	}
+	load_check(&l, 30000);
+	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
+	assert_memory_equal(body, "v4 ", 3);
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 15000));
+	assert_int_equal(b.status, 0);
+	bt_cleanup(&b);
+}
+
+static void test_hup_under_load_one_worker(void **state)
+{
+	(void)state;
+	rollouts_under_load("1", "fd");
+}
+
+static void test_hup_under_load_four_workers(void **state)
+{
+	(void)state;
+	rollouts_under_load("4", "fd");
+}
+
+static void test_hup_under_load_notify(void **state)
+{
+	(void)state;
+	rollouts_under_load("2", "notify");
+}
+
+/* A deploy whose new worker exits at start, or never becomes ready, keeps the old ones. */
+static void broken_deploy(const char *version, const char *expect_log)
+{
+	struct bt b;
+	struct load l;
+	int port = bt_free_port();
+	pid_t before[2], after[2];
+	char body[256];
+
+	set_version("v1");
+	start_app(&b, port, "2", "fd");
+	assert_true(bt_wait_children(&b, 2, before, 5000));
+	load_start(&l, port, 6);
+	usleep(500 * 1000);
+	set_version(version);
+	bt_signal(&b, SIGHUP);
+	if (!bt_wait_log(&b, expect_log, 20000)) {
+		bt_dump(&b);
+		fail_msg("no '%s' in the log", expect_log);
+	}
+	assert_int_equal(bt_log_count(&b, "keeping the old workers"), 1);
+	load_check(&l, 30000);
+	/* The very same old workers still serve the old version. */
+	assert_true(bt_wait_children(&b, 2, after, 10000));
+	assert_true((after[0] == before[0] && after[1] == before[1]) ||
+		    (after[0] == before[1] && after[1] == before[0]));
+	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
+	assert_memory_equal(body, "v1 ", 3);
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 15000));
+	bt_cleanup(&b);
+}
+
+static void test_broken_deploy_exits(void **state)
+{
+	(void)state;
+	broken_deploy("crash", "rollout failed: the new version exited with status 1");
+}
+
+static void test_broken_deploy_never_ready(void **state)
+{
+	(void)state;
+	broken_deploy("noready", "rollout failed: the new version was not ready after 3000 ms");
+}
+
+/* Readiness from a worker in C (sd_notify), in shell (systemd-notify, a ready fd). */
+static void test_ready_protocols_from_c_and_shell(void **state)
+{
+	const struct {
+		const char *mode;
+		const char *const *cmd;
+	} cases[] = {
+		{ "notify", W("sh", "-c", "systemd-notify --ready; exec sleep 1000") },
+		{ "fd", W("sh", "-c", "echo >&$BATON_READY_FD; exec sleep 1000") },
+		{ "notify", W(bt_helper("notify_ready")) },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *args[16] = { "-v", "--ready", cases[i].mode, "--ready-timeout", "20s", "--" };
+		int n = 6;
+		struct bt b;
+
+		for (int k = 0; cases[i].cmd[k]; k++)
+			args[n++] = cases[i].cmd[k];
+		args[n] = NULL;
+		bt_start(&b, 0, args, NULL);
+		if (!bt_wait_log(&b, "worker 1 (pid 2) ready after", 10000)) {
+			bt_dump(&b);
+			fail_msg("case %zu: no readiness", i);
+		}
+		bt_cleanup(&b);
+	}
+	/* And the negative: a worker that says nothing is not ready. */
+	{
+		struct bt b;
+
+		bt_start(&b, 0, W("-v", "--ready", "fd", "--ready-timeout", "1s", "--", "sleep", "100"),
+			 NULL);
+		assert_true(bt_wait_log(&b, "not ready after 1000 ms", 10000));
+		assert_int_equal(bt_log_count(&b, ") ready after"), 0);
+		bt_cleanup(&b);
+	}
+}
+
+/* The socket-activation environment: LISTEN_PID is the worker's own pid. */
+static void test_listen_environment(void **state)
+{
+	struct bt b;
+	char listen1[64], listen2[64], expect[256];
+	int p1 = bt_free_port(), p2 = bt_free_port();
+	char *out;
+	int pid = 0;
+
+	(void)state;
+	snprintf(listen1, sizeof(listen1), "127.0.0.1:%d=web", p1);
+	snprintf(listen2, sizeof(listen2), "tcp://127.0.0.1:%d=admin", p2);
+	bt_start(&b, 0,
+		 W("-w", "2", "-l", listen1, "-l", listen2, "--", "sh", "-c",
+		   "echo \"fds=$LISTEN_FDS pid=$LISTEN_PID self=$$ names=$LISTEN_FDNAMES "
+		   "id=$BATON_WORKER_ID n=$BATON_WORKERS\"; ls /proc/self/fd | tr '\\n' ' '; echo; "
+		   "exec sleep 100"),
+		 NULL);
+	assert_true(bt_wait_out_n(&b, "fds=2 ", 2, 10000));
+	out = bt_read_file(b.out);
+	for (int id = 1; id <= 2; id++) {
+		char *line;
+
+		snprintf(expect, sizeof(expect), "id=%d n=2", id);
+		line = strstr(out, expect);
+		assert_non_null(line);
+		while (line > out && line[-1] != '\n')
+			line--;
+		assert_int_equal(sscanf(line, "fds=2 pid=%d self=", &pid), 1);
+		snprintf(expect, sizeof(expect), "fds=2 pid=%d self=%d names=web:admin id=%d", pid,
+			 pid, id);
+		assert_memory_equal(line, expect, strlen(expect));
+	}
+	/* fds 3 and 4 are the sockets and nothing else of baton's is open. */
+	assert_non_null(strstr(out, "0 1 2 3 4 "));
+	free(out);
+	bt_cleanup(&b);
+}
+
+static void test_bind_failure_exits_2(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char addr[64];
+	struct bt b;
+	char *log;
+
+	(void)state;
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	bt_start(&b, 0, W("--listen", addr, "--", "sleep", "100"), NULL);
+	assert_true(bt_wait_exit(&b, 5000));
+	assert_int_equal(b.status, 2);
+	log = bt_read_file(b.log);
+	assert_non_null(strstr(log, addr));
+	assert_int_equal(strchr(log, '\n') - log + 1, (long)strlen(log));
+	free(log);
+	bt_cleanup(&b);
+	close(fd);
+
+	bt_start(&b, 0, W("--listen", "127.0.0.1:99999", "--", "sleep", "100"), NULL);
+	assert_true(bt_wait_exit(&b, 5000));
+	assert_int_equal(b.status, 2);
+	bt_cleanup(&b);
+}
+
+/* --stop-delay: after SIGTERM the workers keep serving for that long. */
+static void test_stop_delay_keeps_serving(void **state)
+{
+	struct bt b;
+	char listen[64];
+	int port = bt_free_port();
+
+	(void)state;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	bt_start(&b, 0,
+		 W("--listen", listen, "--stop-delay", "2s", "--ready", "fd", "--", "node", app),
+		 W(version_env));
+	set_version("v1");
+	assert_true(bt_wait_http(port, 15000));
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_log(&b, "stopping in 2000 ms", 5000));
+	assert_int_equal(bt_http_get(port, "/", NULL, 0), 200);
+	assert_false(bt_wait_exit(&b, 1000));
+	assert_int_equal(bt_http_get(port, "/", NULL, 0), 200);
+	assert_true(bt_wait_exit(&b, 10000));
+	assert_int_equal(b.status, 0);
+	bt_cleanup(&b);
+}
+
+static int setup(void **state)
+{
+	char cwd[400];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(app, sizeof(app), "%s/tests/apps/http_fd.js", cwd);
+	snprintf(version_path, sizeof(version_path), "/tmp/baton-rollout-version.%d", (int)getpid());
+	snprintf(version_env, sizeof(version_env), "APP_VERSION_FILE=%s", version_path);
+	set_version("v1");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(version_path);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bind_failure_exits_2),
+		cmocka_unit_test(test_listen_environment),
+		cmocka_unit_test(test_ready_protocols_from_c_and_shell),
+		cmocka_unit_test(test_hup_under_load_one_worker),
+		cmocka_unit_test(test_hup_under_load_four_workers),
+		cmocka_unit_test(test_hup_under_load_notify),
+		cmocka_unit_test(test_broken_deploy_exits),
+		cmocka_unit_test(test_broken_deploy_never_ready),
+		cmocka_unit_test(test_stop_delay_keeps_serving),
+	};
+
+	return cmocka_run_group_tests_name("integration: rollout", tests, setup, teardown);
+}
