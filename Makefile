@@ -84,7 +84,9 @@ test: deps
 
 run: deps $(BUILD)/baton
 	@echo "baton demo: PID 1 in a new PID namespace, 2 workers on http://127.0.0.1:8080/"
-	@echo "Try in another terminal: curl 127.0.0.1:8080/ ; kill -HUP <baton pid> ; Ctrl-C here stops it."
+	@echo "In another terminal: curl 127.0.0.1:8080/   (a request)"
+	@echo "                     pkill -HUP -x baton      (a zero-downtime rolling restart)"
+	@echo "Ctrl-C here drains the workers and stops."
 	unshare --pid --fork --mount-proc $(BUILD)/baton -w 2 -v --listen 127.0.0.1:8080 -- node examples/app.js
 
 static:

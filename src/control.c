@@ -59,8 +59,7 @@ struct ctl_client {
 	bool rd_closed;    /* the client shut down its side: stop watching for input */
 	uint32_t events;   /* what the loop watches now */
 	int64_t deadline_ms;
-	unsigned uid;
-	int pid;
+	char who[48];      /* "uid U pid P" for log lines; pid 0 (another pid namespace) left out */
 	size_t in_len;
 	char in[CTL_REQUEST_MAX];
 	/* Pending reply bytes [out_off, out_len) in small or, for a long status, on the heap. */
@@ -267,7 +266,7 @@ static int flush(struct ctl_client *c)
 /* A protocol error: one error line, sent now if the socket takes it, then close. */
 static void reject(struct ctl_client *c, const char *msg)
 {
-	note(c->srv, LOG_DEBUG, "control client uid %u pid %d: %s", c->uid, c->pid, msg);
+	note(c->srv, LOG_DEBUG, "control client %s: %s", c->who, msg);
 	c->out_off = c->out_len = 0;
 	if (queue(c, "error %s", msg) == 0)
 		send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -406,8 +405,7 @@ static void handle_request(struct ctl_client *c, const char *line, size_t len)
 		reject(c, err);
 		return;
 	}
-	note(s, LOG_DEBUG, "control client uid %u pid %d: %.*s", c->uid, c->pid,
-	     (int)(len > 64 ? 64 : len), line);
+	note(s, LOG_DEBUG, "control client %s: %.*s", c->who, (int)(len > 64 ? 64 : len), line);
 	/* Until a handler puts the client in a waiting state, the reply is complete. */
 	c->state = CL_REPLYING;
 	switch (req.cmd) {
@@ -520,23 +518,31 @@ static void refuse_now(int fd, const char *msg)
 	close(fd);
 }
 
+static void describe(char *buf, size_t len, const struct ucred *cred)
+{
+	if (cred->pid > 0)
+		snprintf(buf, len, "uid %u pid %d", (unsigned)cred->uid, (int)cred->pid);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)cred->uid);
+}
+
 static void take(struct ctl_server *s, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct ctl_client *c = NULL;
-	char msg[160];
+	char msg[160], who[48];
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
 		close(fd);
 		return;
 	}
+	describe(who, sizeof(who), &cred);
 	if (cred.uid != 0 && cred.uid != s->uid) {
 		snprintf(msg, sizeof(msg),
 			 "permission denied: uid %u may not use the control socket (only root%s)",
 			 (unsigned)cred.uid, s->uid ? " and baton's own uid" : "");
-		note(s, LOG_WARN, "control socket: refused uid %u pid %d", (unsigned)cred.uid,
-		     (int)cred.pid);
+		note(s, LOG_WARN, "control socket: refused %s: not root nor baton's uid", who);
 		refuse_now(fd, msg);
 		return;
 	}
@@ -546,8 +552,8 @@ static void take(struct ctl_server *s, int fd)
 	if (!c) {
 		snprintf(msg, sizeof(msg), "busy: too many control clients (limit %d), try again",
 			 CTL_MAX_CLIENTS);
-		note(s, LOG_WARN, "control socket: %d clients already; refused pid %d",
-		     CTL_MAX_CLIENTS, (int)cred.pid);
+		note(s, LOG_WARN, "control socket: %d clients already; refused %s", CTL_MAX_CLIENTS,
+		     who);
 		refuse_now(fd, msg);
 		return;
 	}
@@ -559,8 +565,7 @@ static void take(struct ctl_server *s, int fd)
 	c->state = CL_READING;
 	c->rd_closed = false;
 	c->events = EPOLLIN;
-	c->uid = (unsigned)cred.uid;
-	c->pid = (int)cred.pid;
+	memcpy(c->who, who, sizeof(c->who));
 	c->in_len = 0;
 	c->deadline_ms = loop_now_ms() + s->idle_ms;
 	s->n_clients++;
@@ -614,7 +619,7 @@ static void on_timer(struct loop_watch *w, uint32_t events)
 
 		if (c->state == CL_FREE || c->deadline_ms < 0 || c->deadline_ms > now)
 			continue;
-		note(s, LOG_DEBUG, "control client pid %d: no progress for %lld ms; dropped", c->pid,
+		note(s, LOG_DEBUG, "control client %s: no progress for %lld ms; dropped", c->who,
 		     (long long)s->idle_ms);
 		if (c->state == CL_READING)
 			reject(c, "timed out waiting for a request");

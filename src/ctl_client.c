@@ -218,6 +218,10 @@ static int read_reply(int fd, bool wait)
 		n = poll(&p, 1, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0) {
+			fprintf(stderr, "baton ctl: waiting for the reply: %s\n", strerror(errno));
+			goto out;
+		}
 		if (n == 0) {
 			fprintf(stderr, "baton ctl: no answer from baton within %d s\n",
 				REPLY_TIMEOUT_MS / 1000);

@@ -774,6 +774,8 @@ static void test_other_uid(void **state)
 
 /* ---- ctl_client_main ---- */
 
+static pid_t client_pid;
+
 struct run {
 	int status;
 	char out[8192], err[2048];
@@ -825,6 +827,7 @@ static void run_client(struct run *r, const char *const *args, bool (*hook)(void
 	}
 	close(out[1]);
 	close(err[1]);
+	client_pid = pid;
 	st[0] = pid;
 	for (;;) {
 		drain_pipe(out[0], r->out, sizeof(r->out));
@@ -954,6 +957,35 @@ static bool stop_workers_once(void *arg)
 		ctl_workers_stopped(srv);
 	done = true;
 	return true;
+}
+
+/* What baton does once the workers are gone: SIGTERM to every process left, the waiting
+ * client included, and only then the answer. */
+static bool sweep_then_stop(void *arg)
+{
+	static int step;
+
+	if (fake.drains == 0) {
+		step = 0;
+		return false;
+	}
+	if (step++ == 5) {
+		kill(client_pid, SIGTERM);
+		ctl_workers_stopped(srv);
+	}
+	return true;
+}
+
+static void test_client_drain_survives_sweep(void **state)
+{
+	struct run r;
+
+	sweep_then_stop(NULL);
+	run_client(&r, (const char *[]){ "--socket", sock_path, "drain", "--wait", NULL },
+		   sweep_then_stop);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "draining\nall workers stopped\n");
+	wait_count(0);
 }
 
 static void test_client_commands(void **state)
@@ -1143,6 +1175,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_no_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_drain_survives_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_other_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_paths, setup, teardown),
 	};
