@@ -6,11 +6,13 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -438,6 +440,66 @@ static void test_bad_input_exits_2(void **state)
 	}
 }
 
+/* With a terminal and one worker, the worker gets the terminal's foreground: Ctrl-C reaches
+ * it (not baton), and a worker that dies of it means "stop": baton exits 130. */
+static void test_ctrl_c_on_a_terminal(void **state)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	pid_t pid;
+	int status = -1;
+	char buf[4096];
+	size_t got = 0;
+	int64_t end;
+
+	(void)state;
+	assert_true(master >= 0);
+	assert_int_equal(grantpt(master), 0);
+	assert_int_equal(unlockpt(master), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int slave;
+
+		setsid();
+		slave = open(ptsname(master), O_RDWR); /* becomes the controlling terminal */
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+		close_range(3, ~0U, 0);
+		execlp("unshare", "unshare", "--pid", "--fork", "--mount-proc", bt_baton(), "--",
+		       bt_helper("worker"), (char *)NULL);
+		_exit(127);
+	}
+	/* Wait until the worker runs, then type Ctrl-C. */
+	end = mono_ms() + 10000;
+	fcntl(master, F_SETFL, O_NONBLOCK);
+	while (mono_ms() < end && !strstr(buf, "started 1")) {
+		ssize_t n = read(master, buf + got, sizeof(buf) - 1 - got);
+
+		if (n > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		usleep(10000);
+	}
+	assert_non_null(strstr(buf, "started 1"));
+	usleep(100 * 1000);
+	assert_int_equal(write(master, "\003", 1), 1);
+	end = mono_ms() + 10000;
+	while (mono_ms() < end && waitpid(pid, &status, WNOHANG) != pid) {
+		ssize_t n = read(master, buf, sizeof(buf) - 1); /* keep the terminal drained */
+
+		(void)n;
+		usleep(10000);
+	}
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("baton did not exit after Ctrl-C");
+	}
+	assert_int_equal(WEXITSTATUS(status), 130);
+	close(master);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_subreaper_when_not_pid1),
 		cmocka_unit_test(test_child_is_clean),
 		cmocka_unit_test(test_zero_idle_wakeups),
+		cmocka_unit_test(test_ctrl_c_on_a_terminal),
 		cmocka_unit_test(test_reaps_thousands_of_orphans),
 	};
 
