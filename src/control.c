@@ -395,7 +395,8 @@ static void do_drain(struct ctl_server *s, struct ctl_client *c, bool wait)
 	}
 }
 
-static void handle_request(struct ctl_client *c, const char *line, size_t len)
+/* trailing: bytes followed the line; the line's own error, if any, is the better message. */
+static void handle_request(struct ctl_client *c, const char *line, size_t len, bool trailing)
 {
 	struct ctl_server *s = c->srv;
 	struct ctl_request req;
@@ -403,6 +404,10 @@ static void handle_request(struct ctl_client *c, const char *line, size_t len)
 
 	if (ctl_parse_request(line, len, &req, err, sizeof(err)) < 0) {
 		reject(c, err);
+		return;
+	}
+	if (trailing) {
+		reject(c, "one request per connection");
 		return;
 	}
 	note(s, LOG_DEBUG, "control client %s: %.*s", c->who, (int)(len > 64 ? 64 : len), line);
@@ -481,11 +486,8 @@ static void on_input(struct ctl_client *c)
 		nl = memchr(c->in + c->in_len, '\n', (size_t)n);
 		c->in_len += (size_t)n;
 		if (nl) {
-			if (nl + 1 != c->in + c->in_len) {
-				reject(c, "one request per connection");
-				return;
-			}
-			handle_request(c, c->in, (size_t)(nl - c->in));
+			handle_request(c, c->in, (size_t)(nl - c->in),
+				       nl + 1 != c->in + c->in_len);
 			return;
 		}
 	}

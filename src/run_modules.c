@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "baton/control.h"
 #include "baton/log.h"
 #include "baton/notify.h"
 #include "baton/sockets.h"
@@ -121,6 +122,116 @@ static int open_notify(struct runner *r)
 	return 0;
 }
 
+/* ---- control socket ---- */
+
+static void ctl_fill_view(void *ctx, struct ctl_view *v)
+{
+	struct runner *r = ctx;
+	const struct pool *p = &r->pool;
+	int64_t now = loop_now_ms();
+
+	v->pool_state = pool_phase_name(p);
+	v->stopping = p->phase != PH_RUNNING;
+	v->rollout_done = p->ro.active ? p->ro.done : 0;
+	v->rollout_total = p->ro.active ? p->ro.total : 0;
+	v->workers_wanted = p->wanted;
+	v->n = 0;
+	for (int i = 0; i < POOL_MAX_PROCS && v->n < CTL_VIEW_MAX; i++) {
+		const struct worker *w = &p->workers[i];
+		const struct slot *s;
+		int j;
+
+		if (w->state == WS_FREE)
+			continue;
+		s = &p->slots[w->slot];
+		/* Sorted by slot, then generation: the table order means nothing to a reader. */
+		for (j = v->n; j > 0 && (v->w[j - 1].slot > w->slot ||
+					 (v->w[j - 1].slot == w->slot &&
+					  v->w[j - 1].generation > w->generation));
+		     j--)
+			v->w[j] = v->w[j - 1];
+		v->w[j] = (struct ctl_worker_view){
+			.slot = w->slot,
+			.pid = (int)w->pid,
+			.state = pool_worker_state_name(w),
+			.uptime_ms = w->pid > 0 ? now - w->started_ms : 0,
+			.restarts = s->restarts,
+			.last_status = s->last_status,
+			.generation = w->generation,
+		};
+		v->n++;
+	}
+}
+
+static int ctl_do_reload(void *ctx, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	int rc = pool_reload(&r->pool, loop_now_ms(), err, errlen);
+
+	if (rc == 0)
+		log_info("reload requested on the control socket");
+	run_actions(r);
+	return rc;
+}
+
+static int ctl_do_scale(void *ctx, int n, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	int rc = pool_scale(&r->pool, n, loop_now_ms(), err, errlen);
+
+	if (rc == 0)
+		log_info("scale to %d worker%s requested on the control socket", n, n == 1 ? "" : "s");
+	run_actions(r);
+	return rc;
+}
+
+static int ctl_do_drain(void *ctx)
+{
+	struct runner *r = ctx;
+
+	log_info("drain requested on the control socket");
+	pool_stop(&r->pool, loop_now_ms());
+	run_actions(r);
+	return 0;
+}
+
+static void ctl_do_note(void *ctx, enum log_level level, const char *msg)
+{
+	(void)ctx;
+	log_msg(level, "%s", msg);
+}
+
+static int open_control(struct runner *r)
+{
+	const struct ctl_ops ops = {
+		.ctx = r,
+		.view = ctl_fill_view,
+		.reload = ctl_do_reload,
+		.scale = ctl_do_scale,
+		.drain = ctl_do_drain,
+		.note = ctl_do_note,
+	};
+	char err[512];
+	bool fallback;
+	int e;
+
+	if (!r->cfg->control)
+		return 0;
+	e = ctl_open(&r->control, &r->loop, r->cfg->control, r->cfg->control_explicit, &ops,
+		     &fallback, err, sizeof(err));
+	if (e < 0 && r->cfg->control_explicit) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (e < 0)
+		log_warn("%s; going on without a control socket", err);
+	else if (fallback)
+		log_warn("%s", err);
+	else
+		log_debug("control socket on %s", ctl_path(r->control));
+	return 0;
+}
+
 /* ---- hooks of the run loop ---- */
 
 int run_setup_extra(struct runner *r, char **envp)
@@ -134,6 +245,8 @@ int run_setup_extra(struct runner *r, char **envp)
 	if ((status = bind_listeners(r)) != 0)
 		return status;
 	if (r->cfg->ready == READY_NOTIFY && (status = open_notify(r)) != 0)
+		return status;
+	if ((status = open_control(r)) != 0)
 		return status;
 	return 0;
 }
@@ -183,12 +296,26 @@ bool run_drain_extra(struct runner *r, int w)
 
 void run_notify_extra(struct runner *r, const struct pool_action *a)
 {
-	(void)r;
-	(void)a;
+	if (a->kind == ACT_ROLLOUT_DONE)
+		ctl_reload_finished(r->control, a->status == 0, a->msg);
+	else if (a->kind == ACT_WORKERS_STOPPED)
+		ctl_workers_stopped(r->control);
 }
 
 void run_shutdown_extra(struct runner *r)
 {
+	/* Every process of the container dies with PID 1: let the control clients that have
+	 * their answer (a preStop `drain --wait`) hang up first, for a second at most. */
+	if (r->control) {
+		int64_t end = loop_now_ms() + 1000;
+
+		while (ctl_client_count(r->control) > 0 && loop_now_ms() < end) {
+			loop_set_deadline(&r->loop, end);
+			loop_run_once(&r->loop);
+		}
+		ctl_close(r->control);
+		r->control = NULL;
+	}
 	if (r->notify_fd >= 0)
 		ntf_close(r->notify_fd, r->notify_path);
 	for (int i = 0; i < r->n_listen; i++)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "baton/config.h"
+#include "baton/control.h"
 #include "baton/log.h"
 #include "baton/run.h"
 
@@ -17,6 +18,8 @@ int main(int argc, char **argv)
 	enum cfg_action action;
 	char err[512];
 
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return ctl_client_main(argc - 1, argv + 1);
 	cfg_defaults(&cfg);
 	if (cfg_parse(&cfg, argc, argv, environ, &action, err, sizeof(err)) < 0) {
 		fprintf(stderr, "baton: %s\n", err);

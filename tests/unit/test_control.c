@@ -334,6 +334,8 @@ static const struct cmd_case cmd_cases[] = {
 	{ "baton/1 drain\r\n", 0, 0, NULL, "error request is not printable text\n", 0, 0, 0, 0 },
 	{ "baton/1 drain\nbaton/1 drain\n", 0, 0, NULL, "error one request per connection\n", 0,
 	  0, 0, 0 },
+	{ "baton/9 drain\nbaton/1 drain\n", 0, 0, NULL,
+	  "error unsupported protocol version baton/9 (this baton speaks baton/1)\n", 0, 0, 0, 0 },
 	{ "GET / HTTP/1.0\n", 0, 0, NULL,
 	  "error not a baton request: expected \"baton/1 COMMAND\"\n", 0, 0, 0, 0 },
 };
