@@ -1,0 +1,153 @@
+/*
+ * `baton ctl` against baton running as a real PID 1: status, ready, reload --wait (success
+ * and rollback), scale, drain --wait (the Kubernetes preStop hook), and no baton at all.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define W(...) (const char *const[]){ __VA_ARGS__, NULL }
+
+static char sock[128], sock_env[160];
+
+static int ctl(char *out, size_t len, const char *args)
+{
+	return bt_sh(out, len, "timeout 30 %s ctl --socket %s %s 2>&1", bt_baton(), sock, args);
+}
+
+struct ready_arg {
+	const char *args;
+	int want;
+};
+
+static bool ctl_cond(void *arg)
+{
+	struct ready_arg *a = arg;
+	char out[4096];
+
+	return ctl(out, sizeof(out), a->args) == a->want;
+}
+
+static void start(struct bt *b, const char *workers, const char *cmd)
+{
+	bt_start(b, 0,
+		 W("-w", workers, "--ready", "delay:200ms", "--ready-timeout", "2s", "--control", sock,
+		   "--", "sh", "-c", cmd),
+		 NULL);
+	{
+		struct ready_arg a = { "ready", 0 };
+
+		if (!bt_poll(ctl_cond, &a, 10000)) {
+			bt_dump(b);
+			fail_msg("never ready");
+		}
+	}
+}
+
+static void test_status_ready_scale(void **state)
+{
+	struct bt b;
+	char out[8192];
+
+	(void)state;
+	start(&b, "2", "exec sleep 1000");
+	assert_int_equal(ctl(out, sizeof(out), "status"), 0);
+	assert_non_null(strstr(out, "pool: running, 2 workers wanted"));
+	assert_non_null(strstr(out, "ready"));
+	assert_int_equal(ctl(out, sizeof(out), "status --json"), 0);
+	assert_non_null(strstr(out, "\"workers_wanted\":2"));
+	assert_non_null(strstr(out, "\"slot\":2"));
+
+	assert_int_equal(ctl(out, sizeof(out), "scale 3"), 0);
+	assert_true(bt_wait_children(&b, 3, NULL, 10000));
+	assert_int_equal(ctl(out, sizeof(out), "scale 1"), 0);
+	assert_true(bt_wait_children(&b, 1, NULL, 10000));
+	assert_int_equal(ctl(out, sizeof(out), "status"), 0);
+	assert_non_null(strstr(out, "1 worker wanted"));
+	assert_int_not_equal(ctl(out, sizeof(out), "scale 0"), 0);
+	assert_int_equal(ctl(out, sizeof(out), "bogus"), 2);
+	bt_cleanup(&b);
+}
+
+/* reload --wait: 0 when the rollout completes; non-zero with the reason when it rolls back. */
+static void test_reload_wait(void **state)
+{
+	struct bt b;
+	char out[8192], flag[160], cmd[512];
+
+	(void)state;
+	snprintf(flag, sizeof(flag), "%s.broken", sock);
+	unlink(flag);
+	snprintf(cmd, sizeof(cmd), "if [ -e %s ]; then exit 1; fi; exec sleep 1000", flag);
+	start(&b, "2", cmd);
+	assert_int_equal(ctl(out, sizeof(out), "reload --wait"), 0);
+	assert_non_null(strstr(out, "rollout complete"));
+	assert_int_equal(bt_log_count(&b, "rollout of generation 2 complete"), 1);
+
+	assert_int_equal(bt_sh(NULL, 0, "touch %s", flag), 0);
+	assert_int_not_equal(ctl(out, sizeof(out), "reload --wait"), 0);
+	assert_non_null(strstr(out, "exited with status 1"));
+	unlink(flag);
+	/* The old workers still serve: the pool is ready. */
+	assert_int_equal(ctl(out, sizeof(out), "ready"), 0);
+	bt_cleanup(&b);
+}
+
+/* The preStop hook: `drain --wait` returns 0 once every worker is gone, even though baton
+ * then exits and takes every process of the container with it. */
+static void test_drain_wait_as_prestop(void **state)
+{
+	struct bt b;
+	char out[4096];
+
+	(void)state;
+	start(&b, "2", "trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.1; done");
+	assert_int_equal(ctl(out, sizeof(out), "drain --wait"), 0);
+	assert_true(bt_wait_exit(&b, 10000));
+	assert_int_equal(b.status, 0);
+	/* Not ready while stopping, and nothing to talk to afterwards. */
+	assert_int_equal(ctl(out, sizeof(out), "ready"), 1);
+	assert_non_null(strstr(out, "baton"));
+	bt_cleanup(&b);
+}
+
+static void test_no_baton(void **state)
+{
+	char out[4096];
+
+	(void)state;
+	assert_int_equal(bt_sh(out, sizeof(out), "%s ctl --socket /tmp/no-such-baton.sock status 2>&1",
+			       bt_baton()),
+			 1);
+	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(sock, sizeof(sock), "/tmp/baton-ctl-test.%d.sock", (int)getpid());
+	snprintf(sock_env, sizeof(sock_env), "BATON_CONTROL=%s", sock);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_baton),
+		cmocka_unit_test(test_status_ready_scale),
+		cmocka_unit_test(test_reload_wait),
+		cmocka_unit_test(test_drain_wait_as_prestop),
+	};
+
+	return cmocka_run_group_tests_name("integration: control", tests, setup, NULL);
+}
