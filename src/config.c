@@ -43,7 +43,8 @@ const char cfg_usage[] =
 	"  -l, --listen ADDR[=NAME]   PORT, HOST:PORT, [IPV6]:PORT, tcp://HOST:PORT, unix:/PATH;\n"
 	"                             repeatable (BATON_LISTEN, comma-separated)\n"
 	"      --backlog N            listen backlog (BATON_BACKLOG, the kernel's somaxconn)\n"
-	"      --ready MODE           delay:DUR|notify|fd (BATON_READY, delay:1s)\n"
+	"      --ready MODE           delay:DUR|notify|fd|message (BATON_READY, delay:1s;\n"
+	"                             message: process.send('ready') with --node-cluster)\n"
 	"      --ready-timeout DUR    (BATON_READY_TIMEOUT, 60s)\n"
 	"      --node-cluster         be the Node.js cluster primary (BATON_NODE_CLUSTER=1)\n"
 	"Sandbox:\n"
@@ -276,8 +277,10 @@ static int set_drain_signal(struct config *cfg, const char *v, const char **expe
 
 static int set_ready(struct config *cfg, const char *v, const char **expected)
 {
-	*expected = "delay:DURATION, notify or fd";
-	if (strcmp(v, "notify") == 0) {
+	*expected = "delay:DURATION, notify, fd or message";
+	if (strcmp(v, "message") == 0) {
+		cfg->ready = READY_MESSAGE;
+	} else if (strcmp(v, "notify") == 0) {
 		cfg->ready = READY_NOTIFY;
 	} else if (strcmp(v, "fd") == 0) {
 		cfg->ready = READY_FD;
@@ -592,6 +595,10 @@ int cfg_parse(struct config *cfg, int argc, char **argv, char **envp, enum cfg_a
 		}
 	}
 
+	if (cfg->ready == READY_MESSAGE && !cfg->node_cluster) {
+		snprintf(err, errlen, "--ready message needs --node-cluster");
+		return -EINVAL;
+	}
 	if (optind >= argc) {
 		snprintf(err, errlen, "no COMMAND given (usage: baton [OPTIONS] [--] COMMAND [ARG...])");
 		return -EINVAL;

@@ -467,6 +467,9 @@ static const char *parse_server(const struct json_span *obj, struct nipc_server 
 	if (get_int(obj, "fd", -1, INT_MAX, -1, &x) < 0)
 		return "bad fd";
 	s->fd = (int)x;
+	if (get_int(obj, "flags", 0, INT_MAX, 0, &x) < 0)
+		return "bad flags";
+	s->flags = (int)x;
 	/* Only a hint (the worker calls listen() with its own), and Node 20 sends `false` when
 	 * the app gave none: anything but a non-negative integer is the default. */
 	if (json_get(obj, "backlog", &v) == 0 && json_int(&v, 0, INT_MAX, &x) == 0)

@@ -271,8 +271,12 @@ void run_actions(struct runner *r)
 			do_spawn(r, a.worker);
 			break;
 		case ACT_DRAIN:
-			if (!run_drain_extra(r, a.worker))
-				signal_worker(a.pid, a.sig);
+			if (run_drain_extra(r, a.worker)) {
+				log_debug("worker %d (pid %d): drain by message",
+					  r->pool.workers[a.worker].slot, (int)a.pid);
+				break;
+			}
+			signal_worker(a.pid, a.sig);
 			log_debug("worker %d (pid %d): drain with SIG%s", r->pool.workers[a.worker].slot,
 				  (int)a.pid, cfg_signal_name(a.sig, name, sizeof(name)));
 			break;

@@ -11,6 +11,7 @@
 #include "baton/config.h"
 #include "baton/loop.h"
 #include "baton/pool.h"
+#include "baton/sockets.h"
 #include "baton/spawn.h"
 
 #define RUN_ENV_EXTRA 16
@@ -41,6 +42,7 @@ struct runner {
 	struct loop_watch sig_watch;
 
 	int listen_fds[CFG_MAX_LISTEN];
+	struct sock_spec listen_specs[CFG_MAX_LISTEN];
 	int n_listen;
 	int notify_fd;
 	char notify_path[128];
@@ -77,5 +79,13 @@ void run_io_release_extra(struct runner *r, int w);
 bool run_drain_extra(struct runner *r, int w);               /* true: drained by message */
 void run_notify_extra(struct runner *r, const struct pool_action *a);
 void run_shutdown_extra(struct runner *r);
+
+/* run_node.c: the Node cluster primary (--node-cluster). */
+int node_prepare(struct runner *r, int w, struct spawn_request *req);
+size_t node_env(struct runner *r, int w, size_t n);
+void node_after_spawn(struct runner *r, int w, bool spawned);
+void node_release(struct runner *r, int w);
+bool node_drain(struct runner *r, int w);
+void node_shutdown(struct runner *r);
 
 #endif

@@ -38,6 +38,7 @@ static int bind_listeners(struct runner *r)
 			log_error("%s", err);
 			return 2;
 		}
+		r->listen_specs[r->n_listen] = spec;
 		r->listen_fds[r->n_listen++] = fd;
 		sock_describe(&spec, desc, sizeof(desc));
 		log_info("listening on %s (fd %d in workers)", desc, 2 + r->n_listen);
@@ -260,38 +261,35 @@ bool run_env_overridden(const struct runner *r, const char *entry)
 
 size_t run_env_extra(struct runner *r, int w, size_t n)
 {
-	(void)w;
 	if (r->notify_fd >= 0)
 		r->env[n++] = r->envs.notify;
+	if (r->cfg->node_cluster)
+		n = node_env(r, w, n);
 	return n;
 }
 
 int run_prepare_extra(struct runner *r, int w, struct spawn_request *req)
 {
-	(void)r;
-	(void)w;
-	(void)req;
-	return 0;
+	return r->cfg->node_cluster ? node_prepare(r, w, req) : 0;
 }
 
 void run_after_spawn_extra(struct runner *r, int w, bool spawned)
 {
-	(void)r;
-	(void)w;
-	(void)spawned;
+	if (r->cfg->node_cluster)
+		node_after_spawn(r, w, spawned);
 }
 
 void run_io_release_extra(struct runner *r, int w)
 {
 	r->io[w].mainpid = 0;
 	r->io[w].status[0] = '\0';
+	if (r->cfg->node_cluster)
+		node_release(r, w);
 }
 
 bool run_drain_extra(struct runner *r, int w)
 {
-	(void)r;
-	(void)w;
-	return false;
+	return r->cfg->node_cluster && node_drain(r, w);
 }
 
 void run_notify_extra(struct runner *r, const struct pool_action *a)
@@ -316,6 +314,8 @@ void run_shutdown_extra(struct runner *r)
 		ctl_close(r->control);
 		r->control = NULL;
 	}
+	if (r->cfg->node_cluster)
+		node_shutdown(r);
 	if (r->notify_fd >= 0)
 		ntf_close(r->notify_fd, r->notify_path);
 	for (int i = 0; i < r->n_listen; i++)

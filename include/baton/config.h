@@ -18,7 +18,7 @@
 #define CFG_MAX_LISTEN 16
 
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
-enum ready_mode { READY_DELAY, READY_NOTIFY, READY_FD };
+enum ready_mode { READY_DELAY, READY_NOTIFY, READY_FD, READY_MESSAGE };
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_TEXT, LOG_JSON };
 

@@ -15,8 +15,9 @@
  *   <- {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"cmd":"NODE_CLUSTER","errno":0,
  *       "key":"null:8080:4:undefined:0","ack":1,"data":null,"seq":0}}    + the socket fd
  *   -> {"cmd":"NODE_HANDLE_ACK"}
+ *   -> "ready"          (only if the app calls process.send('ready'); from a listen callback
+ *                        it comes before "listening", which cluster sends from a later one)
  *   -> {"cmd":"NODE_CLUSTER","act":"listening",...same fields...,"seq":2}
- *   -> "ready"                                   (only if the app calls process.send('ready'))
  * and to drain it:
  *   <- {"cmd":"NODE_CLUSTER","act":"disconnect","seq":1}
  *   -> {"cmd":"NODE_CLUSTER","act":"close","key":"null:8080:4:undefined:0","seq":3}
@@ -85,6 +86,7 @@ struct nipc_server {
 	enum nipc_addr_type type;
 	int fd;                      /* listen({fd}) in the worker (its own fd number), or -1 */
 	int backlog;                 /* 0: the default */
+	int flags;                   /* libuv bind flags: 1 = IPv6 only (listen({ipv6Only})) */
 	int index;                   /* Node's count of servers on the same address in this worker */
 	unsigned seq;                /* the worker's message number: the reply's "ack" */
 	char data[NIPC_DATA_MAX];    /* "data" as raw JSON ("null", or TLS ticket keys) */

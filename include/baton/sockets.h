@@ -11,7 +11,8 @@
  *   PORT             every interface: one dual-stack [::] socket, or 0.0.0.0 without IPv6
  *   :PORT            the same (Go's spelling)
  *   HOST:PORT        HOST a numeric IPv4 address or "localhost" (127.0.0.1)
- *   [IPV6]:PORT      a numeric IPv6 address, optionally with a %scope (name or number)
+ *   [IPV6]:PORT      a numeric IPv6 address, optionally with a %scope (name or number);
+ *                    an explicit [::] follows the kernel's net.ipv6.bindv6only
  *   tcp://ADDR       any of the TCP forms above
  *   unix:/PATH       a unix stream socket at an absolute path
  * Host names other than "localhost" are refused rather than resolved: baton runs as PID 1

@@ -102,6 +102,10 @@ static void expect_line(int fd, const char *want, int want_fds, int *fd_out)
 			close(fds[i]);
 }
 
+static const char *query_plain_line =
+	"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"index\":0,\"data\":null,"
+	"\"address\":null,\"port\":18931,\"addressType\":4,\"backlog\":0,\"seq\":1}";
+
 /* ------------------------------------------------------------------ json */
 
 static void test_json_parse_table(void **state)
@@ -333,6 +337,8 @@ static void test_parse_table(void **state)
 		 NIPC_EV_MALFORMED, 1, false, "", 0, 0, 0, 0, 0, "", "address too long or not a C string"},
 		{"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"fd\":\"3\",\"seq\":1}",
 		 NIPC_EV_MALFORMED, 1, false, "", 0, 0, 0, 0, 0, "", "bad fd"},
+		{"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"flags\":true,\"seq\":1}",
+		 NIPC_EV_MALFORMED, 1, false, "", 0, 0, 0, 0, 0, "", "bad flags"},
 		{"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"exitedAfterDisconnect\"}",
 		 NIPC_EV_MALFORMED, 0, false, "", 0, 0, 0, 0, 0, "", "exitedAfterDisconnect without seq"},
 	};
@@ -359,6 +365,24 @@ static void test_parse_table(void **state)
 				 ev.server.index, ev.server.data);
 		nipc_conn_free(c);
 	}
+}
+
+/* listen({port, host: '::', ipv6Only: true}): the bind flag the socket must honour. */
+static void test_parse_flags(void **state)
+{
+	struct nipc_conn *c = conn();
+	struct nipc_event ev;
+
+	ev = one(c, "{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"index\":0,\"data\":null,"
+		    "\"address\":\"::\",\"port\":18932,\"addressType\":6,\"flags\":1,\"backlog\":0,"
+		    "\"seq\":1}");
+	assert_int_equal(ev.type, NIPC_EV_QUERY_SERVER);
+	assert_int_equal(ev.server.flags, 1);
+	assert_int_equal(ev.server.type, NIPC_AT_TCP6);
+	assert_string_equal(ev.server.address, "::");
+	ev = one(c, query_plain_line);
+	assert_int_equal(ev.server.flags, 0);
+	nipc_conn_free(c);
 }
 
 static void test_online_flag(void **state)
@@ -516,15 +540,12 @@ static void test_framing_backpressure(void **state)
 
 /* ------------------------------------------------------------------ replies and fds */
 
-static const char *query_plain =
-	"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"index\":0,\"data\":null,"
-	"\"address\":null,\"port\":18931,\"addressType\":4,\"backlog\":0,\"seq\":1}";
 
 /* The reply Node 20's primary sent in the strace, byte for byte, with a working fd. */
 static void test_reply_with_handle_and_disconnect(void **state)
 {
 	struct nipc_conn *c = conn();
-	struct nipc_event ev = one(c, query_plain);
+	struct nipc_event ev = one(c, query_plain_line);
 	int sv[2], pfd[2], got;
 	char buf[16];
 
@@ -658,7 +679,7 @@ static void test_reply_key_escaping(void **state)
 static void test_nack_retransmits(void **state)
 {
 	struct nipc_conn *c = conn();
-	struct nipc_event ev = one(c, query_plain);
+	struct nipc_event ev = one(c, query_plain_line);
 	const char *want =
 		"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"cmd\":\"NODE_CLUSTER\","
 		"\"errno\":0,\"key\":\"null:18931:4:undefined:0\",\"ack\":1,\"data\":null,\"seq\":0}}\n";
@@ -693,7 +714,7 @@ static void test_nack_retransmits(void **state)
 static void test_auto_acks_and_received_fds(void **state)
 {
 	struct nipc_conn *c = conn();
-	struct nipc_event ev = one(c, query_plain);
+	struct nipc_event ev = one(c, query_plain_line);
 	const char *handle_msg =
 		"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"my\":\"handle\"}}\n";
 	int sv[2], pfd[2], cnt = 0;
@@ -758,7 +779,7 @@ static void test_auto_acks_and_received_fds(void **state)
 static void test_flush_eagain(void **state)
 {
 	struct nipc_conn *c = conn();
-	struct nipc_event ev = one(c, query_plain);
+	struct nipc_event ev = one(c, query_plain_line);
 	static char junk[1 << 20], buf[(1 << 20) + 8192];
 	int sv[2], fds[8], nfds, sz = 4096;
 	size_t filled = 0, got = 0;
@@ -802,7 +823,7 @@ static void test_flush_eagain(void **state)
 static void test_queue_bounded(void **state)
 {
 	struct nipc_conn *c = conn();
-	struct nipc_event ev = one(c, query_plain);
+	struct nipc_event ev = one(c, query_plain_line);
 	int i, r = 0;
 
 	/* Nothing is flushed: the queue fills and says so instead of growing. */
@@ -835,6 +856,67 @@ static void test_send_args(void **state)
 	close(sv[0]);
 }
 
+/* Whatever a worker writes, every line gives one well-formed event: a fixed-seed mix of
+ * real messages with bytes flipped, cut, and spliced (run under ASan/UBSan by SANITIZE). */
+static void test_garbage_in(void **state)
+{
+	static const char *seeds[] = {
+		"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"index\":0,\"data\":{\"ticketKeys\":"
+		"\"ce88\"},\"address\":\"::1\",\"port\":18932,\"addressType\":6,\"flags\":0,"
+		"\"backlog\":false,\"seq\":1}",
+		"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"my\":[\"h\\u00e9\",1e5]}}",
+		"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"exitedAfterDisconnect\",\"seq\":9}",
+		"\"ready\"",
+		"{\"cmd\":\"NODE_HANDLE_NACK\"}",
+		"[[[[[[[[[[{\"a\":[[[[[[[[]]]]]]]]}]]]]]]]]]]",
+	};
+	static const char alphabet[] = "{}[]\":,\\u0123456789abcdefnrtNODE_ \t-.eE+";
+	struct nipc_conn *c = conn();
+	unsigned x = 12345;
+	char line[512];
+	int sv[2];
+
+	pair(sv);
+	for (int i = 0; i < 200000; i++) {
+		const char *seed = seeds[i % (sizeof(seeds) / sizeof(seeds[0]))];
+		size_t n = strlen(seed);
+		struct nipc_event ev;
+
+		memcpy(line, seed, n);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			x = x * 1103515245u + 12345u;
+			size_t at = (x >> 8) % n;
+			x = x * 1103515245u + 12345u;
+			switch ((x >> 8) % 4) {
+			case 0: line[at] = alphabet[(x >> 16) % (sizeof(alphabet) - 1)]; break;
+			case 1: n = at + 1; break;                            /* cut */
+			case 2: line[at] = (char)(x >> 16); break;            /* any byte */
+			case 3: if (n < sizeof(line) - 8) { memmove(line + at + 1, line + at, n - at);
+					line[at] = '"'; n++; } break;
+			}
+		}
+		for (size_t k = 0; k < n; k++)
+			if (line[k] == '\n')
+				line[k] = ' ';
+		line[n++] = '\n';
+		assert_int_equal(nipc_feed(c, line, n), n);
+		assert_int_equal(nipc_next_event(c, &ev), 1);
+		assert_true(ev.type > NIPC_EV_NONE && ev.type <= NIPC_EV_OVERSIZED);
+		for (const char *d = ev.detail; *d; d++)
+			assert_true(*d >= 0x20 && *d < 0x7f);
+		assert_int_equal(nipc_next_event(c, &ev), 0);
+		/* Keep the queue from filling: let the writer run and the peer read. */
+		if (nipc_want_write(c))
+			nipc_flush(c, sv[0]);
+		char sink[4096];
+		while (recv(sv[1], sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	nipc_conn_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_json_depth_bound),
 		cmocka_unit_test(test_json_get_and_values),
 		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_parse_flags),
 		cmocka_unit_test(test_online_flag),
 		cmocka_unit_test(test_framing_chunks),
 		cmocka_unit_test(test_framing_partial_line_kept),
@@ -855,6 +938,7 @@ int main(void)
 		cmocka_unit_test(test_flush_eagain),
 		cmocka_unit_test(test_queue_bounded),
 		cmocka_unit_test(test_send_args),
+		cmocka_unit_test(test_garbage_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

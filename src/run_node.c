@@ -1,0 +1,297 @@
+/*
+ * run_node: baton as the primary of Node's `cluster` module (--node-cluster).
+ *
+ * Each worker gets one end of a socketpair as Node's IPC channel. When a worker's server
+ * listens, Node asks the primary for the socket (queryServer); baton answers with one it owns:
+ * a --listen socket of that port, or one it binds on the first request and keeps for the
+ * container's life. Every worker of every generation gets the same socket, so a rollout never
+ * closes it. Readiness is the worker's "listening" message (or process.send('ready') with
+ * --ready message); the drain is Node's "disconnect".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "baton/log.h"
+#include "baton/nodeipc.h"
+#include "baton/sockets.h"
+#include "run_int.h"
+
+#define NODE_MAX_SOCKETS 32
+
+/* A socket baton owns for the workers, and the server data (TLS ticket keys) that the first
+ * worker attached to it, which every later worker must share. */
+struct node_socket {
+	bool used;
+	bool any;
+	char address[NIPC_ADDR_MAX];
+	int port;
+	enum nipc_addr_type type;
+	int flags;
+	int fd;
+	bool from_listen; /* a --listen socket: closed with the others, not by this module */
+	char data[NIPC_DATA_MAX];
+};
+
+static struct node_socket sockets[NODE_MAX_SOCKETS];
+
+static bool same_address(const struct nipc_server *q, const struct sock_spec *spec)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (spec->kind != SOCK_KIND_TCP || spec->port != q->port)
+		return false;
+	if (!q->has_address)
+		return true;
+	if (inet_pton(AF_INET, q->address, a) == 1)
+		return spec->family == AF_INET && memcmp(a, &spec->addr4, sizeof(spec->addr4)) == 0;
+	if (inet_pton(AF_INET6, q->address, a) == 1)
+		return spec->family == AF_INET6 && memcmp(a, &spec->addr6, sizeof(spec->addr6)) == 0;
+	return false;
+}
+
+static struct node_socket *find_socket(const struct nipc_server *q)
+{
+	for (int i = 0; i < NODE_MAX_SOCKETS; i++) {
+		struct node_socket *s = &sockets[i];
+
+		if (s->used && s->port == q->port && s->any == !q->has_address &&
+		    s->type == q->type && s->flags == q->flags &&
+		    (s->any || strcmp(s->address, q->address) == 0))
+			return s;
+	}
+	return NULL;
+}
+
+/* The socket for a worker's queryServer: found, taken from --listen, or bound now. */
+static int socket_for(struct runner *r, const struct nipc_server *q, struct node_socket **out)
+{
+	struct node_socket *s = find_socket(q), *slot = NULL;
+	int fd = -1, err;
+
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	if (q->type != NIPC_AT_TCP4 && q->type != NIPC_AT_TCP6 && q->type != NIPC_AT_NONE)
+		return -EAFNOSUPPORT; /* unix paths and UDP: not shared by baton */
+	for (int i = 0; i < NODE_MAX_SOCKETS && !slot; i++)
+		if (!sockets[i].used)
+			slot = &sockets[i];
+	if (!slot)
+		return -EMFILE;
+	for (int i = 0; i < r->n_listen && fd < 0; i++)
+		if (same_address(q, &r->listen_specs[i]))
+			fd = r->listen_fds[i];
+	*slot = (struct node_socket){ .used = true, .any = !q->has_address, .port = q->port,
+				      .type = q->type, .flags = q->flags, .fd = fd,
+				      .from_listen = fd >= 0 };
+	if (fd < 0) {
+		int family = q->type == NIPC_AT_TCP6 ? 6 : q->type == NIPC_AT_TCP4 ? 4 : 0;
+		int backlog = r->cfg->backlog > 0 ? r->cfg->backlog : sock_somaxconn();
+
+		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family, backlog,
+				    &slot->fd);
+		if (err < 0) {
+			slot->used = false;
+			return err;
+		}
+		log_info("listening on %s:%d for the Node workers",
+			 q->has_address ? q->address : "*", q->port);
+	}
+	snprintf(slot->address, sizeof(slot->address), "%s", q->address);
+	snprintf(slot->data, sizeof(slot->data), "%s", q->data[0] ? q->data : "null");
+	*out = slot;
+	return 0;
+}
+
+static void fail_worker(struct runner *r, int w, const char *why)
+{
+	pool_failed(&r->pool, r->pool.workers[w].pid, why, loop_now_ms());
+}
+
+static void flush(struct runner *r, int w)
+{
+	struct worker_io *io = &r->io[w];
+	int err = nipc_flush(io->ipc, io->ipc_fd);
+
+	if (err == -EAGAIN)
+		loop_mod(&r->loop, &io->ipc_watch, EPOLLIN | EPOLLOUT);
+	else if (err == 0)
+		loop_mod(&r->loop, &io->ipc_watch, EPOLLIN);
+	/* A broken channel shows as end of file on the next read. */
+}
+
+static void handle_event(struct runner *r, int w, const struct nipc_event *ev)
+{
+	struct worker_io *io = &r->io[w];
+	int slot = r->pool.workers[w].slot;
+	char why[200];
+
+	switch (ev->type) {
+	case NIPC_EV_QUERY_SERVER: {
+		struct node_socket *s;
+		int err = socket_for(r, &ev->server, &s);
+
+		if (err < 0) {
+			log_error("worker %d: cannot give it a socket for %s:%d: %s", slot,
+				  ev->server.has_address ? ev->server.address : "*", ev->server.port,
+				  strerror(-err));
+			nipc_reply_server_error(io->ipc, &ev->server, err);
+		} else {
+			nipc_reply_server(io->ipc, &ev->server, s->fd, s->data);
+		}
+		break;
+	}
+	case NIPC_EV_LISTENING:
+		if (r->cfg->ready != READY_MESSAGE)
+			pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
+		break;
+	case NIPC_EV_READY:
+		if (r->cfg->ready == READY_MESSAGE)
+			pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
+		break;
+	case NIPC_EV_UNKNOWN:
+		snprintf(why, sizeof(why),
+			 "speaks another version of Node's cluster protocol (act '%s'); baton is "
+			 "tested with Node 20",
+			 ev->detail);
+		fail_worker(r, w, why);
+		break;
+	case NIPC_EV_MALFORMED:
+	case NIPC_EV_OVERSIZED:
+	case NIPC_EV_HANDLE_LOST:
+		snprintf(why, sizeof(why), "broke Node's cluster protocol: %s %s",
+			 nipc_event_name(ev->type), ev->detail);
+		fail_worker(r, w, why);
+		break;
+	default:
+		break;
+	}
+}
+
+static void close_channel(struct runner *r, int w)
+{
+	struct worker_io *io = &r->io[w];
+
+	if (io->ipc_fd >= 0) {
+		loop_del(&r->loop, &io->ipc_watch);
+		close(io->ipc_fd);
+		io->ipc_fd = -1;
+	}
+}
+
+static void on_channel(struct loop_watch *watch, uint32_t events)
+{
+	struct worker_io *io = watch->ctx;
+	struct runner *r = io->runner;
+	int w = (int)(io - r->io);
+	struct nipc_event ev;
+	ssize_t n;
+
+	if (events & EPOLLOUT)
+		flush(r, w);
+	do {
+		n = nipc_read(io->ipc, io->ipc_fd);
+		while (nipc_next_event(io->ipc, &ev) == 1 && io->ipc_fd >= 0)
+			handle_event(r, w, &ev);
+	} while (n > 0 || n == -ENOBUFS);
+	if (io->ipc_fd >= 0 && nipc_want_write(io->ipc))
+		flush(r, w);
+	if (n != -EAGAIN && io->ipc_fd >= 0) {
+		/* The worker closed its channel: it is leaving. One that never spoke the protocol
+		 * is most likely not `node script.js`. */
+		if (!nipc_online(io->ipc) && r->pool.workers[w].state == WS_STARTING)
+			fail_worker(r, w,
+				    "closed its channel before starting Node's cluster protocol "
+				    "(is the command `node script.js`?)");
+		close_channel(r, w);
+	}
+	run_actions(r);
+}
+
+/* ---- hooks, called from run_modules.c ---- */
+
+int node_prepare(struct runner *r, int w, struct spawn_request *req)
+{
+	struct worker_io *io = &r->io[w];
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+		log_error("worker %d: cannot create its Node channel: %s", r->pool.workers[w].slot,
+			  strerror(errno));
+		return -errno;
+	}
+	io->ipc = nipc_conn_new();
+	if (!io->ipc) {
+		close(sv[0]);
+		close(sv[1]);
+		log_error("worker %d: out of memory for its Node channel", r->pool.workers[w].slot);
+		return -ENOMEM;
+	}
+	io->ipc_fd = sv[0];
+	io->ipc_child_fd = sv[1];
+	req->ipc_fd = sv[1];
+	return 0;
+}
+
+size_t node_env(struct runner *r, int w, size_t n)
+{
+	int fd = 3 + r->n_listen + (r->cfg->ready == READY_FD);
+
+	snprintf(r->envs.node_fd, sizeof(r->envs.node_fd), "%s=%d", NIPC_ENV_CHANNEL_FD, fd);
+	snprintf(r->envs.node_id, sizeof(r->envs.node_id), "%s=%d", NIPC_ENV_UNIQUE_ID,
+		 r->pool.workers[w].slot);
+	snprintf(r->envs.node_mode, sizeof(r->envs.node_mode), "%s=json", NIPC_ENV_SERIALIZATION);
+	r->env[n++] = r->envs.node_fd;
+	r->env[n++] = r->envs.node_id;
+	r->env[n++] = r->envs.node_mode;
+	return n;
+}
+
+void node_after_spawn(struct runner *r, int w, bool spawned)
+{
+	struct worker_io *io = &r->io[w];
+
+	if (io->ipc_child_fd >= 0) {
+		close(io->ipc_child_fd);
+		io->ipc_child_fd = -1;
+	}
+	if (io->ipc_fd < 0)
+		return;
+	if (!spawned ||
+	    loop_add(&r->loop, &io->ipc_watch, io->ipc_fd, EPOLLIN, on_channel, io) < 0)
+		node_release(r, w);
+}
+
+void node_release(struct runner *r, int w)
+{
+	close_channel(r, w);
+	nipc_conn_free(r->io[w].ipc);
+	r->io[w].ipc = NULL;
+}
+
+bool node_drain(struct runner *r, int w)
+{
+	struct worker_io *io = &r->io[w];
+
+	if (io->ipc_fd < 0 || !io->ipc || nipc_disconnect(io->ipc) < 0)
+		return false;
+	flush(r, w);
+	return true;
+}
+
+void node_shutdown(struct runner *r)
+{
+	(void)r;
+	for (int i = 0; i < NODE_MAX_SOCKETS; i++) {
+		if (sockets[i].used && !sockets[i].from_listen)
+			close(sockets[i].fd);
+		sockets[i].used = false;
+	}
+}

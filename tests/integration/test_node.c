@@ -1,0 +1,213 @@
+/*
+ * --node-cluster as a real PID 1: an unmodified Node app (server.listen(PORT) and nothing
+ * else) runs as N cluster workers of baton, shares baton's socket, rolls on HUP under load
+ * with zero errors, is re-forked when it crashes, and drains on SIGTERM.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define W(...) (const char *const[]){ __VA_ARGS__, NULL }
+
+static char plain[512], ids[512];
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start(struct bt *b, int port, const char *workers, const char *app)
+{
+	static char port_env[32];
+
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	bt_start(b, 0, W("-w", workers, "-v", "--node-cluster", "--drain-timeout", "10s", "--", "node", app),
+		 W(port_env));
+	if (!bt_wait_http(port, 15000)) {
+		bt_dump(b);
+		fail_msg("the app does not answer");
+	}
+}
+
+/* cluster.isWorker is true and cluster.worker.id is baton's slot; N workers listen. */
+static void test_workers_are_cluster_workers(void **state)
+{
+	struct bt b;
+	int port = bt_free_port();
+	char *out;
+
+	(void)state;
+	start(&b, port, "3", ids);
+	assert_true(bt_wait_out_n(&b, "isWorker=true", 3, 10000));
+	assert_true(bt_wait_log_n(&b, ") ready after", 3, 10000));
+	out = bt_read_file(b.out);
+	assert_non_null(strstr(out, "isWorker=true id=1 slot=1"));
+	assert_non_null(strstr(out, "isWorker=true id=2 slot=2"));
+	assert_non_null(strstr(out, "isWorker=true id=3 slot=3"));
+	free(out);
+	/* One socket, bound once by baton for all of them. */
+	assert_int_equal(bt_log_count(&b, "for the Node workers"), 1);
+	bt_cleanup(&b);
+}
+
+static void test_hup_under_load_zero_errors(void **state)
+{
+	struct bt b;
+	int port = bt_free_port();
+	char url[64], out[8192];
+	int rc;
+
+	(void)state;
+	start(&b, port, "2", plain);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	/* wrk in the background; three rollouts while it runs. */
+	{
+		pid_t wrk = fork();
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/wrk.out", b.dir);
+		if (wrk == 0) {
+			FILE *f = freopen(path, "w", stdout);
+
+			(void)f;
+			execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", "8s", "-H", "Connection: close",
+			       url, (char *)NULL);
+			_exit(127);
+		}
+		usleep(500 * 1000);
+		for (int i = 2; i <= 4; i++) {
+			char needle[64];
+
+			bt_signal(&b, SIGHUP);
+			snprintf(needle, sizeof(needle), "rollout of generation %d complete", i);
+			if (!bt_wait_log(&b, needle, 20000)) {
+				bt_dump(&b);
+				fail_msg("rollout %d did not complete", i);
+			}
+		}
+		rc = -1;
+		for (int waited = 0; waited < 30000; waited += 20) {
+			int status;
+
+			if (waitpid(wrk, &status, WNOHANG) == wrk) {
+				rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+				break;
+			}
+			usleep(20 * 1000);
+		}
+		assert_int_equal(rc, 0);
+		snprintf(out, sizeof(out), "%s", bt_read_file(path));
+	}
+	fprintf(stderr, "%s", out);
+	assert_non_null(strstr(out, " requests in "));
+	assert_null(strstr(out, "Socket errors"));
+	assert_null(strstr(out, "Non-2xx"));
+	bt_cleanup(&b);
+}
+
+static void test_crashed_worker_is_reforked(void **state)
+{
+	struct bt b;
+	int port = bt_free_port();
+	pid_t pids[2], after[2];
+
+	(void)state;
+	start(&b, port, "2", plain);
+	assert_true(bt_wait_log_n(&b, ") ready after", 2, 10000));
+	assert_true(bt_wait_children(&b, 2, pids, 5000));
+	kill(pids[0], SIGKILL);
+	assert_true(bt_wait_log(&b, "restarting worker", 10000));
+	assert_true(bt_wait_log_n(&b, ") ready after", 3, 10000));
+	assert_true(bt_wait_children(&b, 2, after, 5000));
+	assert_true(after[0] != pids[0] && after[1] != pids[0]);
+	assert_int_equal(bt_http_get(port, "/", NULL, 0), 200);
+	bt_cleanup(&b);
+}
+
+/* docker stop: SIGTERM to PID 1 disconnects every worker; they exit 0 and so does baton. */
+static void test_sigterm_disconnects_and_exits_0(void **state)
+{
+	struct bt b;
+	int port = bt_free_port();
+	int64_t t0;
+
+	(void)state;
+	start(&b, port, "2", plain);
+	assert_true(bt_wait_log_n(&b, ") ready after", 2, 10000));
+	t0 = mono_ms();
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 10000));
+	assert_int_equal(b.status, 0);
+	assert_true(mono_ms() - t0 < 5000);
+	assert_int_equal(bt_log_count(&b, "drain by message"), 2);
+	assert_int_equal(bt_log_count(&b, "exited with status 0"), 2);
+	bt_cleanup(&b);
+}
+
+/* A worker that speaks another version of the protocol, or garbage, fails with a clear line. */
+static void test_protocol_violations_fail_the_worker(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *log;
+	} cases[] = {
+		{ "{\"cmd\":\"NODE_CLUSTER\",\"act\":\"teleport\",\"seq\":0}",
+		  "speaks another version of Node's cluster protocol (act 'teleport')" },
+		{ "{not json", "broke Node's cluster protocol" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bt b;
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "echo '%s' >&$NODE_CHANNEL_FD; exec sleep 100", cases[i].line);
+		bt_start(&b, 0, W("--node-cluster", "--max-restarts", "0", "--drain-timeout", "1s", "--", "sh", "-c", cmd), NULL);
+		if (!bt_wait_log(&b, cases[i].log, 10000)) {
+			bt_dump(&b);
+			fail_msg("no '%s'", cases[i].log);
+		}
+		/* It is stopped, and baton is still there to say so (no hang, no crash). */
+		assert_true(bt_wait_exit(&b, 15000));
+		bt_cleanup(&b);
+	}
+}
+
+static int setup(void **state)
+{
+	char cwd[400];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(plain, sizeof(plain), "%s/tests/apps/plain.js", cwd);
+	snprintf(ids, sizeof(ids), "%s/tests/apps/cluster_id.js", cwd);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_workers_are_cluster_workers),
+		cmocka_unit_test(test_sigterm_disconnects_and_exits_0),
+		cmocka_unit_test(test_crashed_worker_is_reforked),
+		cmocka_unit_test(test_protocol_violations_fail_the_worker),
+		cmocka_unit_test(test_hup_under_load_zero_errors),
+	};
+
+	return cmocka_run_group_tests_name("integration: node cluster", tests, setup, NULL);
+}
