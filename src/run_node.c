@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,12 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 		log_info("listening on %s:%d for the Node workers",
 			 q->has_address ? q->address : "*", q->port);
 	}
+	/* Node's primary creates its sockets non-blocking, and a worker that receives one as a
+	 * handle takes it as it is. A blocking one shared by several workers would let all of
+	 * them wake for one connection and all but one block in accept() for good, deaf to the
+	 * disconnect that drains them. O_NONBLOCK belongs to the open socket, so this also
+	 * covers every copy already handed out. */
+	fcntl(slot->fd, F_SETFL, fcntl(slot->fd, F_GETFL) | O_NONBLOCK);
 	snprintf(slot->address, sizeof(slot->address), "%s", q->address);
 	snprintf(slot->data, sizeof(slot->data), "%s", q->data[0] ? q->data : "null");
 	*out = slot;
