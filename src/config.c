@@ -56,6 +56,7 @@ const char cfg_usage[] =
 	"      --control PATH|none    control socket (BATON_CONTROL, /run/baton.sock)\n"
 	"  -v, --verbose              more log lines (BATON_LOG_LEVEL=debug)\n"
 	"  -q, --quiet                errors only (BATON_LOG_LEVEL=error)\n"
+	"      --log-level LEVEL      error|warn|info|debug (BATON_LOG_LEVEL, info)\n"
 	"      --log-format text|json (BATON_LOG_FORMAT, text)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n"
@@ -496,7 +497,13 @@ static int apply(struct config *cfg, size_t row, const char *value, bool from_en
 static int apply_env_list(struct config *cfg, size_t row, const char *value, char *err,
 			  size_t errlen)
 {
-	char *copy = strdup(value), *save = NULL;
+	/* Kept for the life of the process (the entries point into it); one variable has a
+	 * list, so one copy is all there is. */
+	static char *copy;
+	char *save = NULL;
+
+	free(copy);
+	copy = strdup(value);
 
 	if (!copy) {
 		snprintf(err, errlen, "out of memory");
@@ -559,7 +566,12 @@ int cfg_parse(struct config *cfg, int argc, char **argv, char **envp, enum cfg_a
 			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
 			return -EINVAL;
 		case '?':
-			if (optopt)
+			if (strncmp(argv[optind - 1], "--", 2) == 0 && strchr(argv[optind - 1], '=') &&
+			    optopt)
+				snprintf(err, errlen, "option '%.*s' takes no value",
+					 (int)(strchr(argv[optind - 1], '=') - argv[optind - 1]),
+					 argv[optind - 1]);
+			else if (optopt && optopt < OPT_FLAG_ONLY)
 				snprintf(err, errlen, "unknown option '-%c' (see baton --help)", optopt);
 			else
 				snprintf(err, errlen, "unknown option '%s' (see baton --help)",
