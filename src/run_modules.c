@@ -12,6 +12,7 @@
 #include "baton/control.h"
 #include "baton/log.h"
 #include "baton/notify.h"
+#include "baton/sandbox.h"
 #include "baton/sockets.h"
 #include "run_int.h"
 
@@ -233,6 +234,40 @@ static int open_control(struct runner *r)
 	return 0;
 }
 
+/* ---- the workers' sandbox, and baton's own capabilities ---- */
+
+static int prepare_sandbox(struct runner *r)
+{
+	char err[512], desc[256];
+
+	if (sbx_prepare(&r->sandbox, r->cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 2;
+	}
+	if (sbx_describe(r->sandbox, desc, sizeof(desc)) == 0)
+		log_debug("workers' sandbox: %s", desc);
+	if (sbx_home(r->sandbox)) {
+		snprintf(r->envs.home, sizeof(r->envs.home), "HOME=%s", sbx_home(r->sandbox));
+		snprintf(r->envs.user, sizeof(r->envs.user), "USER=%s", sbx_user_name(r->sandbox));
+		snprintf(r->envs.logname, sizeof(r->envs.logname), "LOGNAME=%s",
+			 sbx_user_name(r->sandbox));
+	}
+	return 0;
+}
+
+/* Sockets are bound: from here on baton keeps only what it needs to run workers (and to
+ * bind on demand for Node's cluster workers). */
+static int restrict_self(struct runner *r)
+{
+	char err[512];
+
+	if (sbx_restrict_self(r->sandbox, r->cfg->node_cluster, err, sizeof(err)) < 0) {
+		log_error("cannot drop baton's own capabilities: %s", err);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- hooks of the run loop ---- */
 
 int run_setup_extra(struct runner *r, char **envp)
@@ -243,24 +278,31 @@ int run_setup_extra(struct runner *r, char **envp)
 	r->notify_fd = -1;
 	for (int i = 0; i < POOL_MAX_PROCS; i++)
 		r->io[i].ipc_fd = r->io[i].ipc_child_fd = -1;
-	if ((status = bind_listeners(r)) != 0)
+	/* Everything a user can get wrong is checked before anything is started. */
+	if ((status = prepare_sandbox(r)) != 0 || (status = bind_listeners(r)) != 0)
 		return status;
 	if (r->cfg->ready == READY_NOTIFY && (status = open_notify(r)) != 0)
 		return status;
 	if ((status = open_control(r)) != 0)
 		return status;
-	return 0;
+	return restrict_self(r);
 }
 
 bool run_env_overridden(const struct runner *r, const char *entry)
 {
-	(void)r;
-	(void)entry;
-	return false;
+	if (!r->envs.home[0])
+		return false;
+	return strncmp(entry, "HOME=", 5) == 0 || strncmp(entry, "USER=", 5) == 0 ||
+	       strncmp(entry, "LOGNAME=", 8) == 0;
 }
 
 size_t run_env_extra(struct runner *r, int w, size_t n)
 {
+	if (r->envs.home[0]) {
+		r->env[n++] = r->envs.home;
+		r->env[n++] = r->envs.user;
+		r->env[n++] = r->envs.logname;
+	}
 	if (r->notify_fd >= 0)
 		r->env[n++] = r->envs.notify;
 	if (r->cfg->node_cluster)
@@ -320,4 +362,6 @@ void run_shutdown_extra(struct runner *r)
 		ntf_close(r->notify_fd, r->notify_path);
 	for (int i = 0; i < r->n_listen; i++)
 		close(r->listen_fds[i]);
+	sbx_free(r->sandbox);
+	r->sandbox = NULL;
 }

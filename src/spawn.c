@@ -7,6 +7,8 @@
  */
 #include "baton/spawn.h"
 
+#include "baton/sandbox.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -120,7 +122,8 @@ static void child(const struct spawn_request *req, int errfd, pid_t parent)
 		child_fail(errfd, step, -err);
 	patch_listen_pid(req->envp);
 	reset_signals();
-	/* SANDBOX_APPLY */
+	if (req->sandbox && (err = sbx_apply(req->sandbox, &step)) < 0)
+		child_fail(errfd, step ? step : "sandbox", -err);
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
 	execvpe(req->argv[0], req->argv, req->envp);
