@@ -246,6 +246,9 @@ static int prepare_sandbox(struct runner *r)
 	}
 	if (sbx_describe(r->sandbox, desc, sizeof(desc)) == 0)
 		log_debug("workers' sandbox: %s", desc);
+	if (sbx_unknown_syscalls(r->sandbox))
+		log_warn("seccomp profile: system calls unknown here, skipped: %s",
+			 sbx_unknown_syscalls(r->sandbox));
 	if (sbx_home(r->sandbox)) {
 		snprintf(r->envs.home, sizeof(r->envs.home), "HOME=%s", sbx_home(r->sandbox));
 		snprintf(r->envs.user, sizeof(r->envs.user), "USER=%s", sbx_user_name(r->sandbox));
@@ -262,7 +265,7 @@ static int restrict_self(struct runner *r)
 	char err[512];
 
 	if (sbx_restrict_self(r->sandbox, r->cfg->node_cluster, err, sizeof(err)) < 0) {
-		log_error("cannot drop baton's own capabilities: %s", err);
+		log_error("%s", err);
 		return 1;
 	}
 	return 0;

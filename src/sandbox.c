@@ -144,8 +144,10 @@ static int check_privileges(struct sbx_policy *p, char *err, size_t errlen)
 	bool can_setuid, can_setgid;
 
 	if (capng_get_caps_process() < 0) {
-		snprintf(err, errlen, "cannot read baton's own capabilities: %s", strerror(errno));
-		return errno ? -errno : -EIO;
+		int e = errno ? errno : EIO;
+
+		snprintf(err, errlen, "cannot read baton's own capabilities: %s", strerror(e));
+		return -e;
 	}
 	can_setuid = capng_have_capability(CAPNG_PERMITTED, CAP_SETUID) == 1;
 	can_setgid = capng_have_capability(CAPNG_PERMITTED, CAP_SETGID) == 1;
@@ -245,10 +247,14 @@ const char *sbx_unknown_syscalls(const struct sbx_policy *p)
 
 int sbx_describe(const struct sbx_policy *p, char *buf, size_t len)
 {
-	char user[SBX_NAME_MAX + 48] = "-", caps[1024] = "none";
+	char user[SBX_NAME_MAX + 48] = "-", caps[1024] = "none", seccomp[sizeof(p->seccomp) + 16];
+	const char *bounding = "";
+	int n;
 
-	if (!p)
-		return snprintf(buf, len, "user=- caps=all seccomp=off nnp=0");
+	if (!p) {
+		n = snprintf(buf, len, "user=- caps=all seccomp=off nnp=0");
+		return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+	}
 	if (p->has_user)
 		snprintf(user, sizeof(user), "%s(%u:%u)", p->user.name, (unsigned)p->user.uid,
 			 (unsigned)p->user.gid);
@@ -257,16 +263,27 @@ int sbx_describe(const struct sbx_policy *p, char *buf, size_t len)
 	else
 		sbx_format_caps(p->caps, caps, sizeof(caps));
 	if (p->bpf.len == 0)
-		return snprintf(buf, len, "user=%s caps=%s seccomp=off nnp=%d%s", user, caps,
-				p->nnp, p->caps_mode != SBX_CAPS_ALL && !p->drop_bounding
-						? " bounding=unchanged" : "");
-	return snprintf(buf, len, "user=%s caps=%s seccomp=%s(%s) nnp=%d%s", user, caps,
-			p->seccomp, sbx_action_name(p->action), p->nnp,
-			p->caps_mode != SBX_CAPS_ALL && !p->drop_bounding ? " bounding=unchanged"
-									  : "");
+		snprintf(seccomp, sizeof(seccomp), "off");
+	else
+		snprintf(seccomp, sizeof(seccomp), "%s(%s)", p->seccomp,
+			 sbx_action_name(p->action));
+	if (p->caps_mode != SBX_CAPS_ALL && !p->drop_bounding)
+		bounding = " bounding=unchanged";
+	n = snprintf(buf, len, "user=%s caps=%s seccomp=%s nnp=%d%s", user, caps, seccomp, p->nnp,
+		     bounding);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
 /* ---- baton itself ---- */
+
+/* libcap-ng returns its own codes; the failing system call left errno. */
+static int self_fail(const char *what, char *err, size_t errlen)
+{
+	int e = errno > 0 ? errno : EPERM;
+
+	snprintf(err, errlen, "%s: %s", what, strerror(e));
+	return -e;
+}
 
 int sbx_restrict_self(const struct sbx_policy *p, bool need_bind, char *err, size_t errlen)
 {
@@ -281,8 +298,10 @@ int sbx_restrict_self(const struct sbx_policy *p, bool need_bind, char *err, siz
 		keep |= CAPBIT(CAP_NET_BIND_SERVICE);
 	keep |= p->caps;
 	if (capng_get_caps_process() < 0) {
-		snprintf(err, errlen, "cannot read baton's own capabilities: %s", strerror(errno));
-		return errno ? -errno : -EIO;
+		int e = errno ? errno : EIO;
+
+		snprintf(err, errlen, "cannot read baton's own capabilities: %s", strerror(e));
+		return -e;
 	}
 	for (int c = 0; c < 64; c++) {
 		if (capng_have_capability(CAPNG_PERMITTED, (unsigned)c) == 1)
@@ -308,15 +327,14 @@ int sbx_restrict_self(const struct sbx_policy *p, bool need_bind, char *err, siz
 			return -EINVAL;
 		}
 	}
-	/* The bounding set first: dropping from it needs CAP_SETPCAP in the effective set. */
-	if (setpcap && capng_apply(CAPNG_SELECT_BOUNDS) < 0) {
-		snprintf(err, errlen, "cannot reduce baton's bounding set: %s", strerror(errno));
-		return errno ? -errno : -EPERM;
-	}
-	if (capng_apply(CAPNG_SELECT_CAPS) < 0) {
-		snprintf(err, errlen, "cannot reduce baton's capabilities: %s", strerror(errno));
-		return errno ? -errno : -EPERM;
-	}
+	/* The sets first: that also makes a permitted CAP_SETPCAP effective, which dropping
+	 * from the bounding set needs. */
+	errno = 0;
+	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
+		return self_fail("cannot reduce baton's capabilities", err, errlen);
+	errno = 0;
+	if (setpcap && capng_apply(CAPNG_SELECT_BOUNDS) < 0)
+		return self_fail("cannot reduce baton's bounding set", err, errlen);
 	return 0;
 }
 

@@ -52,7 +52,8 @@ int sbx_parse_caps(const char *text, enum sbx_caps_mode *mode, uint64_t *mask, c
 
 		if (strcasecmp(word, "none") == 0 || strcasecmp(word, "all") == 0) {
 			keyword = true;
-			*mode = tolower((unsigned char)word[0]) == 'a' ? SBX_CAPS_ALL : SBX_CAPS_NONE;
+			*mode = tolower((unsigned char)word[0]) == 'a' ? SBX_CAPS_ALL
+								      : SBX_CAPS_NONE;
 			if (words > 1)
 				goto mixed;
 			continue;

@@ -183,7 +183,8 @@ static int personality_prefix(const uint32_t *arches, size_t n_arches, uint32_t 
 	for (size_t p = 0; p < k; p++) {
 		out[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 							offsetof(struct seccomp_data, arch));
-		out[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, pairs[p].arch, 0, 2);
+		out[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, pairs[p].arch,
+							0, 2);
 		out[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 							offsetof(struct seccomp_data, nr));
 		out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, pairs[p].nr,

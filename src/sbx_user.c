@@ -330,7 +330,8 @@ int sbx_lookup_user(const char *spec, const char *passwd_path, const char *group
 		if (ret < 0)
 			goto bad_entry;
 		if (!found) {
-			snprintf(err, errlen, "--user: user '%s' not found in %s", user, passwd_path);
+			snprintf(err, errlen, "--user: user '%s' not found in %s", user,
+				 passwd_path);
 			ret = -EINVAL;
 			goto out;
 		}

@@ -122,10 +122,11 @@ static void child(const struct spawn_request *req, int errfd, pid_t parent)
 		child_fail(errfd, step, -err);
 	patch_listen_pid(req->envp);
 	reset_signals();
-	if (req->sandbox && (err = sbx_apply(req->sandbox, &step)) < 0)
-		child_fail(errfd, step ? step : "sandbox", -err);
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
+	/* Last before exec: a filter must not forbid what the set-up above still needs. */
+	if (req->sandbox && (err = sbx_apply(req->sandbox, &step)) < 0)
+		child_fail(errfd, step ? step : "sandbox", -err);
 	execvpe(req->argv[0], req->argv, req->envp);
 	child_fail(errfd, "exec", errno);
 }

@@ -40,8 +40,8 @@ int sbx_prepare(struct sbx_policy **out, const struct config *cfg, char *err, si
  * before exec. In order: supplementary groups, uid/gid with the kept capabilities
  * (libcap-ng; the bounding set reduced to the kept ones), ambient capabilities, no_new_privs,
  * the seccomp filter last. Returns 0, or -errno with *step naming the step that failed
- * ("setgroups", "bounding", "capng_change_id", "capset", "setgid", "setuid", "ambient",
- * "no_new_privs", "seccomp"). A NULL policy, or --seccomp off --caps all without a user,
+ * ("setgroups", "capng_update", "bounding", "capng_change_id", "capset", "setgid", "setuid",
+ * "ambient", "no_new_privs", "seccomp"). A NULL policy, or --seccomp off --caps all without a user,
  * does nothing at all. Uses no stdio; meant for a single-threaded parent's child.
  */
 int sbx_apply(const struct sbx_policy *p, const char **step);
@@ -71,8 +71,8 @@ void sbx_free(struct sbx_policy *p);
 /*
  * One line for the start-up log, e.g.
  * "user=nobody(65534:65534) caps=none seccomp=default(errno) nnp=1". A bounding set that
- * cannot be reduced (baton lacks CAP_SETPCAP) adds " bounding=unchanged". Returns the
- * length snprintf would have written.
+ * cannot be reduced (baton lacks CAP_SETPCAP) adds " bounding=unchanged". 0, or -ENOSPC
+ * when buf was too small (the text is cut, and NUL-terminated when len > 0).
  */
 int sbx_describe(const struct sbx_policy *p, char *buf, size_t len);
 

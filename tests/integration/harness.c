@@ -28,7 +28,12 @@
 extern char **environ;
 
 #define MAX_RUNS 16
-static struct bt *active[MAX_RUNS];
+/* Runs not cleaned up yet. A copy is kept, not only the pointer: after a failed assertion
+ * cmocka jumps out of the test, and its struct bt on the stack is soon reused. */
+static struct {
+	struct bt *owner;
+	struct bt copy;
+} active[MAX_RUNS];
 
 static int64_t now_ms(void)
 {
@@ -92,9 +97,23 @@ char *bt_read_file(const char *path)
 
 static void cleanup_all(void)
 {
-	for (int i = 0; i < MAX_RUNS; i++)
-		if (active[i])
-			bt_cleanup(active[i]);
+	for (int i = 0; i < MAX_RUNS; i++) {
+		if (active[i].owner) {
+			active[i].owner = NULL;
+			bt_cleanup(&active[i].copy);
+		}
+	}
+}
+
+/* A run left over by a failed test whose struct bt lived where this one does. */
+static void cleanup_leftover(struct bt *b)
+{
+	for (int i = 0; i < MAX_RUNS; i++) {
+		if (active[i].owner == b) {
+			active[i].owner = NULL;
+			bt_cleanup(&active[i].copy);
+		}
+	}
 }
 
 static void track(struct bt *b)
@@ -106,8 +125,9 @@ static void track(struct bt *b)
 		registered = true;
 	}
 	for (int i = 0; i < MAX_RUNS; i++) {
-		if (!active[i]) {
-			active[i] = b;
+		if (!active[i].owner) {
+			active[i].owner = b;
+			active[i].copy = *b;
 			return;
 		}
 	}
@@ -116,8 +136,16 @@ static void track(struct bt *b)
 static void untrack(struct bt *b)
 {
 	for (int i = 0; i < MAX_RUNS; i++)
-		if (active[i] == b)
-			active[i] = NULL;
+		if (active[i].owner == b || (active[i].owner && active[i].copy.pid == b->pid))
+			active[i].owner = NULL;
+}
+
+/* Keep the copy's pids current once baton's own pid is known. */
+static void track_update(struct bt *b)
+{
+	for (int i = 0; i < MAX_RUNS; i++)
+		if (active[i].owner == b)
+			active[i].copy = *b;
 }
 
 static pid_t read_ppid(pid_t pid)
@@ -294,6 +322,7 @@ void bt_start(struct bt *b, int flags, const char *const args[], const char *con
 	char *envp[256];
 	int argc = 0, envc = 0;
 
+	cleanup_leftover(b);
 	memset(b, 0, sizeof(*b));
 	b->flags_plain = flags & BT_PLAIN;
 	snprintf(b->dir, sizeof(b->dir), "/tmp/baton-test.XXXXXX");
@@ -343,6 +372,7 @@ void bt_start(struct bt *b, int flags, const char *const args[], const char *con
 	track(b);
 	if (!bt_poll(baton_found, b, 10000))
 		fail_msg("baton did not start within 10 s");
+	track_update(b);
 }
 
 void bt_signal(struct bt *b, int sig)
@@ -356,9 +386,16 @@ static bool exit_cond(void *arg)
 	struct bt *b = arg;
 	int status;
 
+	pid_t got;
+
 	if (b->exited)
 		return true;
-	if (waitpid(b->pid, &status, WNOHANG) != b->pid)
+	got = waitpid(b->pid, &status, WNOHANG);
+	if (got < 0 && errno == ECHILD) { /* already collected through another copy */
+		b->exited = true;
+		return true;
+	}
+	if (got != b->pid)
 		return false;
 	b->exited = true;
 	b->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -138,7 +138,7 @@ static void expect_denied(struct bt *b)
 /* By default, as root: no capabilities at all, no_new_privs, the filter. */
 static void test_default_sandbox(void **state)
 {
-	struct bt b;
+	static struct bt b; /* static: still tracked by the harness after a failed test */
 	pid_t w;
 
 	(void)state;
@@ -159,7 +159,7 @@ static void test_default_sandbox(void **state)
 /* --seccomp-action kill: the first denied call kills the worker with SIGSYS. */
 static void test_kill_action(void **state)
 {
-	struct bt b;
+	static struct bt b; /* static: still tracked by the harness after a failed test */
 
 	(void)state;
 	NEED_ROOT();
@@ -199,7 +199,7 @@ static void test_user(void **state)
 	NEED_ROOT();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char ids[64];
-		struct bt b;
+		static struct bt b; /* static: still tracked by the harness after a failed test */
 		pid_t w;
 
 		w = start_probe(&b, W("-w", "1", "--user", cases[i].user, "--",
@@ -241,7 +241,7 @@ static void test_kept_caps(void **state)
 	(void)state;
 	NEED_ROOT();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct bt b;
+		static struct bt b; /* static: still tracked by the harness after a failed test */
 		pid_t w;
 
 		if (cases[i].user)
@@ -301,7 +301,7 @@ static void test_allowlist_profile(void **state)
 		"allow rt_sigtimedwait getpid getppid gettid\n"
 		"allow not_a_real_call_xyz   # unknown: skipped\n";
 	char dir[64] = "", path[128];
-	struct bt b;
+	static struct bt b; /* static: still tracked by the harness after a failed test */
 	pid_t w;
 
 	(void)state;
@@ -324,7 +324,7 @@ static void test_off_and_all_changes_nothing(void **state)
 {
 	static const char *const fields[] = { "CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb",
 					      "NoNewPrivs", "Seccomp", "Uid", "Gid" };
-	struct bt b;
+	static struct bt b; /* static: still tracked by the harness after a failed test */
 	pid_t w;
 
 	(void)state;
@@ -369,7 +369,7 @@ static void test_bad_input_exits_2(void **state)
 	cases[0].args = W("--seccomp", bad, "true");
 	cases[7].args = W("--seccomp", good, "true");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct bt b;
+		static struct bt b; /* static: still tracked by the harness after a failed test */
 		char *log;
 
 		bt_start(&b, BT_PLAIN, cases[i].args, NULL);
@@ -397,7 +397,7 @@ static void test_nobody_serves_port_80(void **state)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
 	char buf[64] = "";
-	struct bt b;
+	static struct bt b; /* static: still tracked by the harness after a failed test */
 	int fd, one = 1;
 	ssize_t n = 0;
 	pid_t w = 0;
@@ -459,7 +459,7 @@ static void test_node_under_default_sandbox(void **state)
 		" require('child_process').execSync('true');"
 		" require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',()=>"
 		"  console.log('node ok'))})";
-	struct bt b;
+	static struct bt b; /* static: still tracked by the harness after a failed test */
 
 	(void)state;
 	NEED_ROOT();

@@ -536,6 +536,8 @@ static int prepare(struct sbx_policy **p, const char *user, const char *caps,
 
 static void test_prepare_describes(void **state)
 {
+	char buf[512];
+
 	static const struct {
 		const char *caps, *seccomp, *action, *want;
 	} cases[] = {
@@ -549,20 +551,25 @@ static void test_prepare_describes(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sbx_policy *p;
-		char err[512], buf[512];
+		char err[512];
 
 		if (prepare(&p, NULL, cases[i].caps, cases[i].seccomp, cases[i].action, err,
 			    sizeof(err)) != 0)
 			fail_msg("case %zu: %s", i, err);
-		sbx_describe(p, buf, sizeof(buf));
+		assert_int_equal(sbx_describe(p, buf, sizeof(buf)), 0);
 		/* Without CAP_SETPCAP the line says the bounding set stays. */
 		if (strncmp(buf, cases[i].want, strlen(cases[i].want)) != 0)
 			fail_msg("'%s', want '%s'", buf, cases[i].want);
 		assert_null(sbx_home(p));
 		assert_null(sbx_user_name(p));
 		assert_null(sbx_unknown_syscalls(p));
+		/* Too small a buffer: cut, terminated, and said so. */
+		assert_int_equal(sbx_describe(p, buf, 10), -ENOSPC);
+		assert_int_equal(strlen(buf), 9);
 		sbx_free(p);
 	}
+	assert_int_equal(sbx_describe(NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "user=- caps=all seccomp=off nnp=0");
 	sbx_free(NULL);
 }
 
@@ -827,9 +834,11 @@ static int child_status(const struct sbx_policy *restrict_p, bool need_bind,
 static void test_nothing_applied_when_nothing_asked(void **state)
 {
 	struct sbx_policy *p;
-	struct expect e = { (long long)getuid(), (long long)getgid(), self_status("CapEff"), self_status("CapPrm"),
-			    self_status("CapInh"), self_status("CapBnd"), self_status("CapAmb"),
-			    self_status("NoNewPrivs"), self_status("Seccomp") };
+	struct expect e = { (long long)getuid(),      (long long)getgid(),
+			    self_status("CapEff"),    self_status("CapPrm"),
+			    self_status("CapInh"),    self_status("CapBnd"),
+			    self_status("CapAmb"),    self_status("NoNewPrivs"),
+			    self_status("Seccomp") };
 	char err[512];
 
 	(void)state;
