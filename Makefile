@@ -39,7 +39,7 @@ INT_BIN  := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 HELP_SRC := $(wildcard tests/helpers/*.c)
 HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
 
-.PHONY: all test unit integration run static install deps clean test-container bench
+.PHONY: all test unit integration run static install deps clean test-container test-static bench
 
 all: $(BUILD)/baton
 
@@ -81,6 +81,14 @@ integration: $(BUILD)/baton $(INT_BIN) $(HELP_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory unit integration
+ifndef SANITIZE
+	@$(MAKE) --no-print-directory test-static
+endif
+
+# The static binary must sandbox workers exactly as the dynamic one does.
+test-static: static build/tests/integration/test_sandbox $(HELP_BIN)
+	@BATON=$(abspath build/static/baton) HELPERS=$(abspath build/tests/helpers) \
+	  tests/run-tests "integration (static build)" build/tests/integration/test_sandbox
 
 run: deps $(BUILD)/baton
 	@echo "baton demo: PID 1 in a new PID namespace, 2 workers on http://127.0.0.1:8080/"
