@@ -68,9 +68,9 @@ struct pool_action *pool_emit(struct pool *pool, enum action_kind kind)
 {
 	struct pool_action *a;
 
-	/* The loop drains the queue after every event, and no single event queues more than
-	 * a few actions per worker; a full queue would be a bug, so keep the newest decisions
-	 * by overwriting the oldest log lines is not attempted: the table is sized for the worst case. */
+	/* The loop drains the queue after every event, and no event queues more than a few
+	 * actions per worker: the table is sized for the worst case. Should it ever be full,
+	 * the newest action overwrites the last one rather than writing out of bounds. */
 	if (pool->act_len == POOL_MAX_ACTIONS)
 		return &pool->actions[(pool->act_head + pool->act_len - 1) % POOL_MAX_ACTIONS];
 	a = &pool->actions[(pool->act_head + pool->act_len++) % POOL_MAX_ACTIONS];

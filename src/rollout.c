@@ -125,6 +125,7 @@ bool rollout_on_ready(struct pool *pool, int w, int64_t now)
 			      wk->slot, (int)wk->pid, (long long)pool->ro.ready_after_ms,
 			      (int)pool->workers[old].pid);
 		pool->ro.old = old;
+		pool->ro.old_pid = pool->workers[old].pid;
 		pool->ro.step_started_ms = now;
 		pool_begin_stop(pool, old, WHY_RETIRE, now);
 		return true;
@@ -143,8 +144,9 @@ bool rollout_on_exit(struct pool *pool, int w, const struct worker *gone, int co
 	if (!pool->ro.active)
 		return false;
 	if (w == pool->ro.old) {
-		pool_emit_log(pool, LOG_INFO, "rollout: slot %d: old worker drained in %lld ms",
-			      pool->ro.slot, (long long)(now - pool->ro.step_started_ms));
+		pool_emit_log(pool, LOG_INFO, "rollout: slot %d: old pid %d drained in %lld ms",
+			      pool->ro.slot, (int)pool->ro.old_pid,
+			      (long long)(now - pool->ro.step_started_ms));
 		pool->ro.old = -1;
 		pool->ro.done++;
 		next_step(pool, now);

@@ -120,6 +120,7 @@ struct rollout {
 	bool again;             /* another reload was asked for during this one */
 	int slot;               /* slot being replaced */
 	int old;                /* worker index being drained, -1 while the candidate starts */
+	pid_t old_pid;
 	int done;
 	int total;
 	int64_t step_started_ms;
