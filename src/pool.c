@@ -235,21 +235,24 @@ static void advance_stop(struct pool *pool, int w, int64_t now)
 		      cfg_signal_name(a->sig, name, sizeof(name)));
 }
 
-static void enter_orphans(struct pool *pool, int64_t now)
+/* The workers are gone: signal every process left. After SIGTERM, the deadline leads to
+ * SIGKILL; after SIGKILL, which cannot be ignored, it only guards against a process stuck in
+ * the kernel, so that baton still exits. */
+static void signal_orphans(struct pool *pool, enum pool_phase phase, int sig, int64_t now)
 {
 	struct pool_action *a;
 
-	pool->phase = PH_ORPHANS_TERM;
+	pool->phase = phase;
 	pool->phase_deadline_ms = now + pool->set.term_timeout_ms;
 	a = pool_emit(pool, ACT_SIGNAL_ORPHANS);
-	a->sig = SIGTERM;
+	a->sig = sig;
 }
 
 static void finish(struct pool *pool, int64_t now, int status)
 {
 	if (!pool->exit_forced)
 		pool->exit_status = status;
-	enter_orphans(pool, now);
+	signal_orphans(pool, PH_ORPHANS_TERM, SIGTERM, now);
 }
 
 static void check_all_stopped(struct pool *pool, int64_t now)
@@ -558,18 +561,6 @@ void pool_children_gone(struct pool *pool, int64_t now)
 	a->status = pool->exit_status;
 }
 
-static void kill_orphans_now(struct pool *pool, int64_t now)
-{
-	struct pool_action *a;
-
-	pool->phase = PH_ORPHANS_KILL;
-	/* SIGKILL cannot be ignored; the deadline only guards against a process stuck in
-	 * the kernel, so that baton still exits. */
-	pool->phase_deadline_ms = now + pool->set.term_timeout_ms;
-	a = pool_emit(pool, ACT_SIGNAL_ORPHANS);
-	a->sig = SIGKILL;
-}
-
 void pool_signal(struct pool *pool, int sig, int64_t now)
 {
 	char buf[16], err[128];
@@ -594,7 +585,7 @@ void pool_signal(struct pool *pool, int sig, int64_t now)
 					advance_stop(pool, i, now);
 			break;
 		case PH_ORPHANS_TERM:
-			kill_orphans_now(pool, now);
+			signal_orphans(pool, PH_ORPHANS_KILL, SIGKILL, now);
 			break;
 		default:
 			break;
@@ -688,7 +679,7 @@ void pool_tick(struct pool *pool, int64_t now)
 		if (pool->phase == PH_STOP_DELAY) {
 			enter_stopping(pool, now);
 		} else if (pool->phase == PH_ORPHANS_TERM) {
-			kill_orphans_now(pool, now);
+			signal_orphans(pool, PH_ORPHANS_KILL, SIGKILL, now);
 		} else if (pool->phase == PH_ORPHANS_KILL) {
 			pool_emit_log(pool, LOG_WARN, "processes survive SIGKILL; exiting anyway");
 			pool_children_gone(pool, now);

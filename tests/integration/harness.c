@@ -35,7 +35,7 @@ static struct {
 	struct bt copy;
 } active[MAX_RUNS];
 
-static int64_t now_ms(void)
+int64_t bt_now_ms(void)
 {
 	struct timespec ts;
 
@@ -45,12 +45,12 @@ static int64_t now_ms(void)
 
 bool bt_poll(bool (*cond)(void *arg), void *arg, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = bt_now_ms() + timeout_ms;
 
 	for (;;) {
 		if (cond(arg))
 			return true;
-		if (now_ms() >= end)
+		if (bt_now_ms() >= end)
 			return false;
 		usleep(10 * 1000);
 	}

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct bt {
@@ -81,6 +82,9 @@ int bt_sh(char *out, size_t len, const char *fmt, ...) __attribute__((format(pri
 
 /* Read a whole file into a malloc'd NUL-terminated string (NULL on error). */
 char *bt_read_file(const char *path);
+
+/* Monotonic clock in milliseconds, for measuring how long something took. */
+int64_t bt_now_ms(void);
 
 /* Sleep-free bounded wait: call cond(arg) every few ms until true or timeout. */
 bool bt_poll(bool (*cond)(void *arg), void *arg, int timeout_ms);

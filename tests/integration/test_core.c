@@ -21,14 +21,6 @@
 
 #define W(...) (const char *const[]){ __VA_ARGS__, NULL }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void expect_exit(struct bt *b, int status, int timeout_ms)
 {
 	if (!bt_wait_exit(b, timeout_ms)) {
@@ -229,10 +221,10 @@ static void test_stop_sequence_escalates(void **state)
 		   "700ms", "--", bt_helper("worker"), "-i", "10", "-i", "15"),
 		 NULL);
 	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
-	t0 = mono_ms();
+	t0 = bt_now_ms();
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 137, 15000);
-	assert_true(mono_ms() - t0 >= 1200);
+	assert_true(bt_now_ms() - t0 >= 1200);
 	assert_int_equal(bt_log_count(&b, "sending SIGTERM"), 2);
 	assert_int_equal(bt_log_count(&b, "sending SIGKILL"), 2);
 	bt_cleanup(&b);
@@ -247,10 +239,10 @@ static void test_stop_is_fast_when_workers_exit(void **state)
 	(void)state;
 	bt_start(&b, 0, W("-w", "3", "--drain-timeout", "30s", "--", bt_helper("worker")), NULL);
 	assert_true(bt_wait_out_n(&b, "started", 3, 10000));
-	t0 = mono_ms();
+	t0 = bt_now_ms();
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
-	assert_true(mono_ms() - t0 < 5000);
+	assert_true(bt_now_ms() - t0 < 5000);
 	bt_cleanup(&b);
 }
 
@@ -264,12 +256,12 @@ static void test_second_term_skips_a_step(void **state)
 	bt_start(&b, 0,
 		 W("--drain-timeout", "60s", "--", bt_helper("worker"), "-i", "15"), NULL);
 	assert_true(bt_wait_out_n(&b, "started", 1, 10000));
-	t0 = mono_ms();
+	t0 = bt_now_ms();
 	bt_signal(&b, SIGTERM);
 	assert_true(bt_wait_log(&b, "stopping 1 worker", 5000));
 	bt_signal(&b, SIGINT);
 	expect_exit(&b, 137, 10000);
-	assert_true(mono_ms() - t0 < 8000);
+	assert_true(bt_now_ms() - t0 < 8000);
 	bt_cleanup(&b);
 }
 
@@ -471,9 +463,9 @@ static void test_ctrl_c_on_a_terminal(void **state)
 		_exit(127);
 	}
 	/* Wait until the worker runs, then type Ctrl-C. */
-	end = mono_ms() + 10000;
+	end = bt_now_ms() + 10000;
 	fcntl(master, F_SETFL, O_NONBLOCK);
-	while (mono_ms() < end && !strstr(buf, "started 1")) {
+	while (bt_now_ms() < end && !strstr(buf, "started 1")) {
 		ssize_t n = read(master, buf + got, sizeof(buf) - 1 - got);
 
 		if (n > 0)
@@ -484,8 +476,8 @@ static void test_ctrl_c_on_a_terminal(void **state)
 	assert_non_null(strstr(buf, "started 1"));
 	usleep(100 * 1000);
 	assert_int_equal(write(master, "\003", 1), 1);
-	end = mono_ms() + 10000;
-	while (mono_ms() < end && waitpid(pid, &status, WNOHANG) != pid) {
+	end = bt_now_ms() + 10000;
+	while (bt_now_ms() < end && waitpid(pid, &status, WNOHANG) != pid) {
 		ssize_t n = read(master, buf, sizeof(buf) - 1); /* keep the terminal drained */
 
 		(void)n;

@@ -23,14 +23,6 @@
 
 static char plain[512], ids[512];
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void start(struct bt *b, int port, const char *workers, const char *app)
 {
 	static char port_env[32];
@@ -149,11 +141,11 @@ static void test_sigterm_disconnects_and_exits_0(void **state)
 	(void)state;
 	start(&b, port, "2", plain);
 	assert_true(bt_wait_log_n(&b, ") ready after", 2, 10000));
-	t0 = mono_ms();
+	t0 = bt_now_ms();
 	bt_signal(&b, SIGTERM);
 	assert_true(bt_wait_exit(&b, 10000));
 	assert_int_equal(b.status, 0);
-	assert_true(mono_ms() - t0 < 5000);
+	assert_true(bt_now_ms() - t0 < 5000);
 	assert_int_equal(bt_log_count(&b, "drain by message"), 2);
 	assert_int_equal(bt_log_count(&b, "exited with status 0"), 2);
 	bt_cleanup(&b);

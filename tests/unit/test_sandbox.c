@@ -32,34 +32,7 @@
 #define FIXTURES "tests/unit/fixtures/sandbox"
 #define CAP(n) (UINT64_C(1) << (n))
 
-static char fixtures[PATH_MAX];
-
-/* Found from the working directory (make runs tests from the top of the tree) or by
- * walking up from the test binary. */
-static int find_fixtures(void **state)
-{
-	char exe[PATH_MAX - 64];
-	struct stat st;
-	ssize_t n;
-	char *slash;
-
-	(void)state;
-	if (stat(FIXTURES, &st) == 0) {
-		snprintf(fixtures, sizeof(fixtures), "%s", FIXTURES);
-		return 0;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return -1;
-	exe[n] = '\0';
-	while ((slash = strrchr(exe, '/')) != NULL) {
-		*slash = '\0';
-		snprintf(fixtures, sizeof(fixtures), "%s/%s", exe, FIXTURES);
-		if (stat(fixtures, &st) == 0)
-			return 0;
-	}
-	return -1;
-}
+#include "fixtures.h"
 
 static const char *fixture(const char *name)
 {
