@@ -1,8 +1,9 @@
 # baton: a PID 1 for containers.
 #
 #   make                 build build/baton
-#   make test            install what is missing, build, run unit + integration tests
-#   make test SANITIZE=address,undefined   the same, under ASan and UBSan
+#   make test            install what is missing, build, run every test: unit, integration
+#                        (baton as a real PID 1), the static build, and real containers
+#   make test SANITIZE=address,undefined   unit + integration under ASan and UBSan
 #   make run             a demo: baton as PID 1 over a small app with 2 workers
 #   make static          build/static/baton, statically linked
 #   make install PREFIX=/usr/local
@@ -82,7 +83,7 @@ integration: $(BUILD)/baton $(INT_BIN) $(HELP_BIN)
 test: deps
 	@$(MAKE) --no-print-directory unit integration
 ifndef SANITIZE
-	@$(MAKE) --no-print-directory test-static
+	@$(MAKE) --no-print-directory test-static test-container
 endif
 
 # The static binary must sandbox workers exactly as the dynamic one does.
@@ -97,6 +98,8 @@ run: deps $(BUILD)/baton
 	@echo "Ctrl-C here drains the workers and stops."
 	unshare --pid --fork --mount-proc $(BUILD)/baton -w 2 -v --listen 127.0.0.1:8080 -- node examples/app.js
 
+# libcap-ng.a warns that capng_change_id may call getpwuid and initgroups (NSS): only with
+# CAPNG_INIT_SUPP_GRP, which baton never passes; it reads /etc/passwd and /etc/group itself.
 static:
 	@$(MAKE) --no-print-directory BUILD=build/static LDFLAGS="$(LDFLAGS) -static" build/static/baton
 

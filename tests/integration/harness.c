@@ -95,12 +95,31 @@ char *bt_read_file(const char *path)
 	return buf;
 }
 
+/* A run still tracked here belongs to a test that failed before its bt_cleanup: show the end
+ * of what baton said, since the failure is often explained there, then stop it. */
+static void cleanup_failed_run(struct bt *copy)
+{
+	char *log = bt_read_file(copy->log);
+	const char *tail = log ? log : "";
+	int lines = 0;
+
+	for (const char *p = tail + strlen(tail); p > tail; p--)
+		if (p[-1] == '\n' && ++lines > 60) {
+			tail = p;
+			break;
+		}
+	fprintf(stderr, "---- failed test: the last lines of baton's stderr (%s) ----\n%s----\n",
+		copy->dir, tail);
+	free(log);
+	bt_cleanup(copy);
+}
+
 static void cleanup_all(void)
 {
 	for (int i = 0; i < MAX_RUNS; i++) {
 		if (active[i].owner) {
 			active[i].owner = NULL;
-			bt_cleanup(&active[i].copy);
+			cleanup_failed_run(&active[i].copy);
 		}
 	}
 }
@@ -111,7 +130,7 @@ static void cleanup_leftover(struct bt *b)
 	for (int i = 0; i < MAX_RUNS; i++) {
 		if (active[i].owner == b) {
 			active[i].owner = NULL;
-			bt_cleanup(&active[i].copy);
+			cleanup_failed_run(&active[i].copy);
 		}
 	}
 }
