@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -121,6 +123,88 @@ static void test_drain_wait_as_prestop(void **state)
 	bt_cleanup(&b);
 }
 
+static int connect_ctl(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%.100s", sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Hostile clients against the real PID 1: more silent connections than the cap, garbage, an
+ * oversized request, a client that hangs up mid-request. baton keeps serving its workers and,
+ * once the silent ones have timed out, answers a real client again. */
+static void test_hostile_clients(void **state)
+{
+	enum { SILENT = 24 };
+	struct bt b;
+	char out[8192], big[70000], reply[512];
+	pid_t before[2], after[2];
+	int silent[SILENT], fd;
+	ssize_t n;
+
+	(void)state;
+	start(&b, "2", "exec sleep 1000");
+	assert_true(bt_wait_children(&b, 2, before, 10000));
+
+	/* Garbage gets an error reply and the connection is closed. */
+	fd = connect_ctl();
+	assert_true(fd >= 0);
+	assert_true(write(fd, "\x01\x02 nonsense\n", 12) == 12);
+	n = read(fd, reply, sizeof(reply) - 1);
+	assert_true(n > 0);
+	reply[n] = '\0';
+	assert_non_null(strstr(reply, "error"));
+	close(fd);
+
+	/* An oversized request: an error, not a crash or a stall. */
+	memset(big, 'x', sizeof(big));
+	fd = connect_ctl();
+	assert_true(fd >= 0);
+	(void)!write(fd, big, sizeof(big));
+	n = read(fd, reply, sizeof(reply) - 1);
+	assert_true(n > 0);
+	reply[n] = '\0';
+	assert_non_null(strstr(reply, "error"));
+	close(fd);
+
+	/* Half a request, then gone. */
+	fd = connect_ctl();
+	assert_true(fd >= 0);
+	assert_true(write(fd, "BATON 1 sta", 11) == 11);
+	close(fd);
+
+	/* More silent clients than baton accepts at once. */
+	for (int i = 0; i < SILENT; i++)
+		silent[i] = connect_ctl();
+	/* The silent ones are dropped after the idle timeout; then a real client is answered. */
+	{
+		struct ready_arg a = { "status", 0 };
+
+		if (!bt_poll(ctl_cond, &a, 20000)) {
+			bt_dump(&b);
+			fail_msg("baton never answered again after the silent clients");
+		}
+	}
+	for (int i = 0; i < SILENT; i++)
+		if (silent[i] >= 0)
+			close(silent[i]);
+	assert_true(bt_log_count(&b, "clients already; refused") > 0);
+	/* The workers were never touched, and baton is still PID 1 of its namespace. */
+	assert_true(bt_wait_children(&b, 2, after, 5000));
+	assert_true((before[0] == after[0] && before[1] == after[1]) ||
+		    (before[0] == after[1] && before[1] == after[0]));
+	assert_false(bt_wait_exit(&b, 100));
+	assert_int_equal(ctl(out, sizeof(out), "ready"), 0);
+	bt_cleanup(&b);
+}
+
 static void test_no_baton(void **state)
 {
 	char out[4096];
@@ -135,6 +219,7 @@ static void test_no_baton(void **state)
 static int setup(void **state)
 {
 	(void)state;
+	signal(SIGPIPE, SIG_IGN); /* a hostile client's write may meet a closed connection */
 	snprintf(sock, sizeof(sock), "/tmp/baton-ctl-test.%d.sock", (int)getpid());
 	snprintf(sock_env, sizeof(sock_env), "BATON_CONTROL=%s", sock);
 	return 0;
@@ -147,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_status_ready_scale),
 		cmocka_unit_test(test_reload_wait),
 		cmocka_unit_test(test_drain_wait_as_prestop),
+		cmocka_unit_test(test_hostile_clients),
 	};
 
 	return cmocka_run_group_tests_name("integration: control", tests, setup, NULL);
