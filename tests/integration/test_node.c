@@ -103,7 +103,12 @@ static void test_hup_under_load_zero_errors(void **state)
 			usleep(20 * 1000);
 		}
 		assert_int_equal(rc, 0);
-		snprintf(out, sizeof(out), "%s", bt_read_file(path));
+		{
+			char *text = bt_read_file(path);
+
+			snprintf(out, sizeof(out), "%s", text ? text : "");
+			free(text);
+		}
 	}
 	fprintf(stderr, "%s", out);
 	assert_non_null(strstr(out, " requests in "));
