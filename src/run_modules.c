@@ -221,9 +221,9 @@ static int open_control(struct runner *r)
 		return 0;
 	e = ctl_open(&r->control, &r->loop, r->cfg->control, r->cfg->control_explicit, &ops,
 		     &fallback, err, sizeof(err));
-	if (e < 0 && r->cfg->control_explicit) {
+	if (e < 0 && r->cfg->control_explicit) { /* a socket that cannot be bound, like --listen */
 		log_error("%s", err);
-		return 1;
+		return 2;
 	}
 	if (e < 0)
 		log_warn("%s; going on without a control socket", err);
