@@ -112,7 +112,11 @@ test-container: deps
 	@$(MAKE) --no-print-directory static
 	@tests/container/run
 
-bench: $(BUILD)/baton
+# Numbers, not pass/fail: bench/README.md.
+bench: deps $(BUILD)/baton
+	@scripts/install-deps --bench
+	@$(MAKE) --no-print-directory static
+	@bench/footprint/run
 	@bench/rollout/run
 
 clean:
