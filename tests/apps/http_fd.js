@@ -10,6 +10,7 @@
 'use strict';
 const fs = require('fs');
 const http = require('http');
+const net = require('net');
 const { execFileSync } = require('child_process');
 
 const versionFile = process.env.APP_VERSION_FILE;
@@ -37,8 +38,12 @@ function reportReady() {
 
 server.listen({ fd: 3 }, reportReady);
 
+// The drain: stop accepting, and let every open connection end after its next response
+// (Connection: close) instead of closing idle keep-alive connections under the clients'
+// feet: a request already on its way on such a connection would fail. http.Server's own
+// close() closes idle connections at once (Node 19+); net.Server's only stops accepting.
+// A connection that stays idle is closed by keepAliveTimeout as usual.
 process.on('SIGTERM', () => {
   draining = true;
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
+  net.Server.prototype.close.call(server, () => process.exit(0));
 });

@@ -46,7 +46,8 @@ struct load {
 	char out[300];
 };
 
-static void load_start(struct load *l, int port, int seconds)
+/* wrk on 127.0.0.1:port; every request a new connection unless keep_alive. */
+static void load_start(struct load *l, int port, int seconds, bool keep_alive)
 {
 	char url[64], dur[16];
 
@@ -60,8 +61,12 @@ static void load_start(struct load *l, int port, int seconds)
 
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", dur, "--timeout", "5s", "-H",
-		       "Connection: close", url, (char *)NULL);
+		if (keep_alive)
+			execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", dur, "--timeout", "5s", url,
+			       (char *)NULL);
+		else
+			execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", dur, "--timeout", "5s", "-H",
+			       "Connection: close", url, (char *)NULL);
 		_exit(127);
 	}
 }
@@ -116,7 +121,7 @@ static void start_app(struct bt *b, int port, const char *workers, const char *r
 	}
 }
 
-static void rollouts_under_load(const char *workers, const char *ready)
+static void rollouts_under_load(const char *workers, const char *ready, bool keep_alive)
 {
 	struct bt b;
 	struct load l;
@@ -125,7 +130,7 @@ static void rollouts_under_load(const char *workers, const char *ready)
 
 	set_version("v1");
 	start_app(&b, port, workers, ready);
-	load_start(&l, port, 8);
+	load_start(&l, port, 8, keep_alive);
 	usleep(500 * 1000);
 	for (int i = 2; i <= 4; i++) {
 		snprintf(needle, sizeof(needle), "v%d", i);
@@ -149,19 +154,27 @@ static void rollouts_under_load(const char *workers, const char *ready)
 static void test_hup_under_load_one_worker(void **state)
 {
 	(void)state;
-	rollouts_under_load("1", "fd");
+	rollouts_under_load("1", "fd", false);
 }
 
 static void test_hup_under_load_four_workers(void **state)
 {
 	(void)state;
-	rollouts_under_load("4", "fd");
+	rollouts_under_load("4", "fd", false);
 }
 
 static void test_hup_under_load_notify(void **state)
 {
 	(void)state;
-	rollouts_under_load("2", "notify");
+	rollouts_under_load("2", "notify", false);
+}
+
+/* Keep-alive clients lose nothing either: the old worker is given its drain, and an app that
+ * drains as tests/apps/http_fd.js does ends each connection after a response. */
+static void test_hup_under_load_keep_alive(void **state)
+{
+	(void)state;
+	rollouts_under_load("2", "fd", true);
 }
 
 /* A deploy whose new worker exits at start, or never becomes ready, keeps the old ones. */
@@ -176,7 +189,7 @@ static void broken_deploy(const char *version, const char *expect_log)
 	set_version("v1");
 	start_app(&b, port, "2", "fd");
 	assert_true(bt_wait_children(&b, 2, before, 5000));
-	load_start(&l, port, 6);
+	load_start(&l, port, 6, false);
 	usleep(500 * 1000);
 	set_version(version);
 	bt_signal(&b, SIGHUP);
@@ -376,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_hup_under_load_one_worker),
 		cmocka_unit_test(test_hup_under_load_four_workers),
 		cmocka_unit_test(test_hup_under_load_notify),
+		cmocka_unit_test(test_hup_under_load_keep_alive),
 		cmocka_unit_test(test_broken_deploy_exits),
 		cmocka_unit_test(test_broken_deploy_never_ready),
 		cmocka_unit_test(test_stop_delay_keeps_serving),
