@@ -273,6 +273,7 @@ static int set_drain_signal(struct config *cfg, const char *v, const char **expe
 	if (cfg_parse_signal(v, &sig) < 0 || sig == SIGSTOP || sig == SIGCHLD)
 		return -EINVAL;
 	cfg->drain_signal = sig;
+	cfg->drain_signal_explicit = true;
 	return 0;
 }
 
@@ -621,4 +622,9 @@ int cfg_parse(struct config *cfg, int argc, char **argv, char **envp, enum cfg_a
 	}
 	cfg->command = argv + optind;
 	return 0;
+}
+
+bool cfg_drains_by_message(const struct config *cfg)
+{
+	return cfg->node_cluster && !cfg->drain_signal_explicit;
 }

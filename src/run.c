@@ -355,7 +355,7 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 		.max_restarts = cfg->max_restarts,
 		.restart_window_ms = cfg->restart_window_ms,
 		.drain_signal = cfg->drain_signal,
-		.drain_by_ipc = cfg->node_cluster,
+		.drain_by_ipc = cfg_drains_by_message(cfg),
 		.drain_timeout_ms = cfg->drain_timeout_ms,
 		.term_timeout_ms = cfg->term_timeout_ms,
 		.stop_delay_ms = cfg->stop_delay_ms,

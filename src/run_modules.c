@@ -334,7 +334,7 @@ void run_io_release_extra(struct runner *r, int w)
 
 bool run_drain_extra(struct runner *r, int w)
 {
-	return r->cfg->node_cluster && node_drain(r, w);
+	return cfg_drains_by_message(r->cfg) && node_drain(r, w);
 }
 
 void run_notify_extra(struct runner *r, const struct pool_action *a)

@@ -31,6 +31,7 @@ struct config {
 
 	/* Stop sequence: drain signal, then TERM, then KILL. */
 	int drain_signal;
+	bool drain_signal_explicit; /* given by flag or variable (see cfg_drains_by_message) */
 	int64_t drain_timeout_ms;
 	int64_t term_timeout_ms;
 	int64_t stop_delay_ms;
@@ -84,6 +85,11 @@ int cfg_parse_duration(const char *text, int64_t *out_ms);
 
 /* "TERM", "SIGTERM", "15", "RTMIN+2" -> signal number. 0 or -EINVAL. */
 int cfg_parse_signal(const char *text, int *out_sig);
+
+/* Whether a worker's drain is the Node cluster `disconnect` message rather than a signal:
+ * with --node-cluster, unless a drain signal was given, in which case the app is trusted to
+ * drain itself on it (as PM2 apps do on SIGINT), with its own handling of open connections. */
+bool cfg_drains_by_message(const struct config *cfg);
 
 /* Signal number -> "TERM" (without SIG), or "RTMIN+n"; buf used for numbers. */
 const char *cfg_signal_name(int sig, char *buf, size_t len);

@@ -21,7 +21,7 @@
 
 #define W(...) (const char *const[]){ __VA_ARGS__, NULL }
 
-static char plain[512], ids[512];
+static char plain[512], ids[512], sigint_app[512];
 
 static void start(struct bt *b, int port, const char *workers, const char *app)
 {
@@ -156,6 +156,32 @@ static void test_sigterm_disconnects_and_exits_0(void **state)
 	bt_cleanup(&b);
 }
 
+/* An explicit --drain-signal is the app's own drain: sent instead of the cluster disconnect. */
+static void test_explicit_drain_signal_replaces_disconnect(void **state)
+{
+	static char port_env[32];
+	struct bt b;
+	int port = bt_free_port();
+
+	(void)state;
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	bt_start(&b, 0,
+		 W("-w", "2", "-v", "--node-cluster", "--drain-signal", "INT", "--drain-timeout", "10s",
+		   "--", "node", sigint_app),
+		 W(port_env));
+	if (!bt_wait_log_n(&b, ") ready after", 2, 15000)) {
+		bt_dump(&b);
+		fail_msg("the workers did not become ready");
+	}
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 10000));
+	assert_int_equal(b.status, 0);
+	assert_int_equal(bt_log_count(&b, "drain with SIGINT"), 2);
+	assert_int_equal(bt_log_count(&b, "drain by message"), 0);
+	assert_true(bt_wait_out_n(&b, "drains on SIGINT", 2, 1000));
+	bt_cleanup(&b);
+}
+
 /* A worker that speaks another version of the protocol, or garbage, fails with a clear line. */
 static void test_protocol_violations_fail_the_worker(void **state)
 {
@@ -193,6 +219,7 @@ static int setup(void **state)
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	snprintf(plain, sizeof(plain), "%s/tests/apps/plain.js", cwd);
 	snprintf(ids, sizeof(ids), "%s/tests/apps/cluster_id.js", cwd);
+	snprintf(sigint_app, sizeof(sigint_app), "%s/tests/apps/cluster_sigint.js", cwd);
 	return 0;
 }
 
@@ -201,6 +228,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_workers_are_cluster_workers),
 		cmocka_unit_test(test_sigterm_disconnects_and_exits_0),
+		cmocka_unit_test(test_explicit_drain_signal_replaces_disconnect),
 		cmocka_unit_test(test_crashed_worker_is_reforked),
 		cmocka_unit_test(test_protocol_violations_fail_the_worker),
 		cmocka_unit_test(test_hup_under_load_zero_errors),

@@ -668,6 +668,36 @@ static void test_node_cluster(void **state)
 	assert_string_equal(p.cfg.command[1], "app.js");
 }
 
+/* The cluster disconnect drains a Node worker unless a drain signal was asked for. */
+static void test_node_cluster_drain(void **state)
+{
+	static const struct {
+		const char *args[5];
+		const char *env;
+		bool by_message;
+	} cases[] = {
+		{ { "--node-cluster", "app" }, NULL, true },
+		{ { "--node-cluster", "--drain-signal", "INT", "app" }, NULL, false },
+		{ { "--node-cluster", "--drain-signal", "TERM", "app" }, NULL, false },
+		{ { "--node-cluster", "app" }, "BATON_DRAIN_SIGNAL=SIGINT", false },
+		{ { "app" }, "BATON_NODE_CLUSTER=1", true },
+		{ { "app" }, NULL, false },
+		{ { "--drain-signal", "INT", "app" }, NULL, false },
+	};
+	struct parsed p;
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		const char *env[2] = { cases[i].env, NULL };
+
+		parse(&p, cases[i].args, env);
+		expect_run_app(&p);
+		if (cfg_drains_by_message(&p.cfg) != cases[i].by_message)
+			fail_msg("case %zu: drains by message %d, want %d", i,
+				 cfg_drains_by_message(&p.cfg), cases[i].by_message);
+	}
+}
+
 /* ---- -v, -q and BATON_LOG_LEVEL ---- */
 
 static void test_log_level_flags(void **state)
@@ -1106,6 +1136,7 @@ int main(void)
 		cmocka_unit_test(test_listen_lists),
 		cmocka_unit_test(test_listen_limit),
 		cmocka_unit_test(test_node_cluster),
+		cmocka_unit_test(test_node_cluster_drain),
 		cmocka_unit_test(test_log_level_flags),
 		cmocka_unit_test(test_command),
 		cmocka_unit_test(test_command_line_errors),
