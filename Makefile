@@ -69,7 +69,7 @@ $(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/harness.c 
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/integration -o $@ $< tests/integration/harness.c -lcmocka
 
 # Test workers are built without sanitizers: they are the "app", not baton.
-build/tests/helpers/%: tests/helpers/%.c
+build/tests/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 

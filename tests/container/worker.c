@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../helpers/http_head.h"
+
 #define LISTEN_FD 3
 
 static const char *id = "?";
@@ -44,24 +46,12 @@ static void serve_one(int c)
 {
 	struct timeval tv = { .tv_sec = 5 };
 	char req[4096], body[64], resp[256];
-	size_t got = 0;
 	int n, len;
 
 	/* A client that connects and says nothing must not hold the worker forever. */
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (got < sizeof(req) - 1) {
-		n = (int)read(c, req + got, sizeof(req) - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n"))
-			break;
-	}
-	if (got > 0) {
+	if (read_request_head(c, req, sizeof(req)) > 0) {
 		n = snprintf(body, sizeof(body), "ok %s %d\n", id, (int)getpid());
 		len = snprintf(resp, sizeof(resp),
 			       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_head.h"
+
 static const char reply[] = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nok\n";
 
 static void on_term(int sig)
@@ -106,7 +108,6 @@ static void serve(int lfd)
 {
 	for (;;) {
 		char req[4096];
-		size_t got = 0;
 		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (c < 0) {
@@ -115,18 +116,7 @@ static void serve(int lfd)
 			perror("notify_ready: accept");
 			exit(5);
 		}
-		/* Read the whole request head before answering: closing with unread data would
-		 * reset the connection instead of ending it. */
-		while (got < sizeof(req) - 1) {
-			ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
-
-			if (n <= 0)
-				break;
-			got += (size_t)n;
-			req[got] = '\0';
-			if (strstr(req, "\r\n\r\n"))
-				break;
-		}
+		read_request_head(c, req, sizeof(req));
 		(void)!send(c, reply, sizeof(reply) - 1, MSG_NOSIGNAL);
 		shutdown(c, SHUT_WR);
 		close(c);
