@@ -40,7 +40,7 @@ INT_BIN  := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 HELP_SRC := $(wildcard tests/helpers/*.c)
 HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
 
-.PHONY: all test unit integration run static install deps clean test-container test-static bench
+.PHONY: all test unit integration run static install deps clean test-container test-static bench fuzz
 
 all: $(BUILD)/baton
 
@@ -111,6 +111,18 @@ test-container: deps
 	@scripts/install-deps --container
 	@$(MAKE) --no-print-directory static
 	@tests/container/run
+
+# libFuzzer over every parser of outside input (tests/fuzz/fuzz_input.c), under ASan and UBSan.
+# Not part of `make test`: it runs for FUZZ_SECONDS and keeps its corpus in build/fuzz.
+FUZZ_SECONDS ?= 120
+fuzz:
+	@scripts/install-deps --fuzz
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DBATON_VERSION=\"$(VERSION)\" -Iinclude $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o build/fuzz/fuzz_input tests/fuzz/fuzz_input.c $(SRC) $(PKG_LIBS)
+	build/fuzz/fuzz_input -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/seeds
 
 # Numbers, not pass/fail: bench/README.md.
 bench: deps $(BUILD)/baton
