@@ -99,6 +99,18 @@ static void env_for_worker(struct runner *r, int w, int ready_fd_num)
 
 /* ---- readiness through a pipe (--ready fd) ---- */
 
+/* Only the pipe: the worker's other channels (Node's IPC above all) live on. */
+static void release_ready_pipe(struct runner *r, int w)
+{
+	struct worker_io *io = &r->io[w];
+
+	if (io->ready_fd >= 0) {
+		loop_del(&r->loop, &io->ready_watch);
+		close(io->ready_fd);
+		io->ready_fd = -1;
+	}
+}
+
 static void on_ready_pipe(struct loop_watch *watch, uint32_t events)
 {
 	struct worker_io *io = watch->ctx;
@@ -114,19 +126,13 @@ static void on_ready_pipe(struct loop_watch *watch, uint32_t events)
 	 * readiness (its exit or the ready timeout will decide). Either way, one look is enough. */
 	if (n > 0)
 		pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
-	run_io_release(r, w);
+	release_ready_pipe(r, w);
 	run_actions(r);
 }
 
 void run_io_release(struct runner *r, int w)
 {
-	struct worker_io *io = &r->io[w];
-
-	if (io->ready_fd >= 0) {
-		loop_del(&r->loop, &io->ready_watch);
-		close(io->ready_fd);
-		io->ready_fd = -1;
-	}
+	release_ready_pipe(r, w);
 	run_io_release_extra(r, w);
 }
 

@@ -21,7 +21,7 @@
 
 #define W(...) (const char *const[]){ __VA_ARGS__, NULL }
 
-static char plain[512], ids[512], sigint_app[512];
+static char plain[512], ids[512], sigint_app[512], ready_fd_app[512];
 
 static void start(struct bt *b, int port, const char *workers, const char *app)
 {
@@ -182,6 +182,35 @@ static void test_explicit_drain_signal_replaces_disconnect(void **state)
 	bt_cleanup(&b);
 }
 
+/* --ready fd with --node-cluster: done with the ready pipe, the worker keeps its Node channel
+ * (losing it, Node would make the worker exit) and goes on serving. */
+static void test_ready_fd_keeps_the_channel(void **state)
+{
+	static char port_env[32];
+	struct bt b;
+	int port = bt_free_port();
+	pid_t before[2], after[2];
+
+	(void)state;
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	bt_start(&b, 0,
+		 W("-w", "2", "-v", "--node-cluster", "--ready", "fd", "--", "node", ready_fd_app),
+		 W(port_env));
+	if (!bt_wait_log_n(&b, ") ready after", 2, 15000)) {
+		bt_dump(&b);
+		fail_msg("the workers did not become ready");
+	}
+	assert_true(bt_wait_children(&b, 2, before, 5000));
+	/* Long enough for a worker whose channel was closed to notice and exit. */
+	usleep(1500 * 1000);
+	assert_int_equal(bt_log_count(&b, "exited"), 0);
+	assert_true(bt_wait_children(&b, 2, after, 5000));
+	assert_true((before[0] == after[0] && before[1] == after[1]) ||
+		    (before[0] == after[1] && before[1] == after[0]));
+	assert_true(bt_wait_http(port, 5000));
+	bt_cleanup(&b);
+}
+
 /* A worker that speaks another version of the protocol, or garbage, fails with a clear line. */
 static void test_protocol_violations_fail_the_worker(void **state)
 {
@@ -220,6 +249,7 @@ static int setup(void **state)
 	snprintf(plain, sizeof(plain), "%s/tests/apps/plain.js", cwd);
 	snprintf(ids, sizeof(ids), "%s/tests/apps/cluster_id.js", cwd);
 	snprintf(sigint_app, sizeof(sigint_app), "%s/tests/apps/cluster_sigint.js", cwd);
+	snprintf(ready_fd_app, sizeof(ready_fd_app), "%s/tests/apps/cluster_ready_fd.js", cwd);
 	return 0;
 }
 
@@ -229,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_workers_are_cluster_workers),
 		cmocka_unit_test(test_sigterm_disconnects_and_exits_0),
 		cmocka_unit_test(test_explicit_drain_signal_replaces_disconnect),
+		cmocka_unit_test(test_ready_fd_keeps_the_channel),
 		cmocka_unit_test(test_crashed_worker_is_reforked),
 		cmocka_unit_test(test_protocol_violations_fail_the_worker),
 		cmocka_unit_test(test_hup_under_load_zero_errors),
