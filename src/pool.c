@@ -73,8 +73,9 @@ struct pool_action *pool_emit(struct pool *pool, enum action_kind kind)
 	 * actions per worker: the table is sized for the worst case. Should it ever be full,
 	 * the newest action overwrites the last one rather than writing out of bounds. */
 	if (pool->act_len == POOL_MAX_ACTIONS)
-		return &pool->actions[(pool->act_head + pool->act_len - 1) % POOL_MAX_ACTIONS];
-	a = &pool->actions[(pool->act_head + pool->act_len++) % POOL_MAX_ACTIONS];
+		a = &pool->actions[(pool->act_head + pool->act_len - 1) % POOL_MAX_ACTIONS];
+	else
+		a = &pool->actions[(pool->act_head + pool->act_len++) % POOL_MAX_ACTIONS];
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
 	a->worker = -1;

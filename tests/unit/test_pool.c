@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "baton/pool.h"
+#include "../../src/pool_int.h" /* pool_emit, for the full-queue case */
 
 enum ev {
 	START,
@@ -422,6 +423,28 @@ static void test_idle_has_no_deadline(void **state)
 	assert_int_equal(pool_next_deadline(&pool), -1);
 }
 
+/* A full action queue (never expected: it is sized for the worst event) still ends with the
+ * newest action, whole, in the last entry, and nothing is written out of bounds. */
+static void test_full_queue_keeps_the_newest_action(void **state)
+{
+	struct pool_settings s;
+	struct pool_action a;
+	int n = 0;
+
+	(void)state;
+	defaults(&s);
+	pool_init(&pool, &s);
+	for (int i = 0; i < POOL_MAX_ACTIONS; i++)
+		pool_emit_log(&pool, LOG_INFO, "filler %d", i);
+	pool_emit(&pool, ACT_EXIT)->status = 7;
+	while (pool_next_action(&pool, &a))
+		n++;
+	assert_int_equal(n, POOL_MAX_ACTIONS);
+	assert_int_equal(a.kind, ACT_EXIT);
+	assert_int_equal(a.status, 7);
+	assert_string_equal(a.msg, "");
+}
+
 /* The window of the crash-loop guard slides: restarts spread over time are fine. */
 static void test_guard_window_slides(void **state)
 {
@@ -459,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_status_codes),
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
+		cmocka_unit_test(test_full_queue_keeps_the_newest_action),
 	};
 
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
