@@ -412,6 +412,7 @@ static bool exit_cond(void *arg)
 	got = waitpid(b->pid, &status, WNOHANG);
 	if (got < 0 && errno == ECHILD) { /* already collected through another copy */
 		b->exited = true;
+		b->status = -1; /* unknown here: no status assertion may pass on it */
 		return true;
 	}
 	if (got != b->pid)

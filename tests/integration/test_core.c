@@ -297,10 +297,21 @@ static void test_orphans_terminated_on_stop(void **state)
 	assert_true(bt_wait_out_n(&b, "orphan got 15", 3, 2000));
 	bt_cleanup(&b);
 
-	bt_start(&b, 0, W("--term-timeout", "500ms", "--", bt_helper("worker"), "-o", "2", "-O"), NULL);
+	/* Orphans that ignore SIGTERM: baton waits --term-timeout for them, then SIGKILLs them
+	 * (as PID 1 its own exit would kill them too, so the wait and the log line are what
+	 * tell the escalation happened). */
+	bt_start(&b, 0, W("-v", "--term-timeout", "500ms", "--", bt_helper("worker"), "-o", "2", "-O"),
+		 NULL);
 	assert_true(bt_wait_out_n(&b, "orphan ", 2, 10000));
-	bt_signal(&b, SIGTERM);
-	expect_exit(&b, 0, 10000);
+	{
+		int64_t t0 = bt_now_ms();
+
+		bt_signal(&b, SIGTERM);
+		expect_exit(&b, 0, 10000);
+		assert_true(bt_now_ms() - t0 >= 400);
+	}
+	assert_int_equal(bt_log_count(&b, "sent SIGTERM to the remaining processes"), 1);
+	assert_int_equal(bt_log_count(&b, "sent SIGKILL to the remaining processes"), 1);
 	bt_cleanup(&b);
 }
 
@@ -388,23 +399,27 @@ static void test_zero_idle_wakeups(void **state)
 
 static void test_bad_input_exits_2(void **state)
 {
-	const char *const *cases[] = {
-		W("--bogus", "true"),
-		W("-w", "0", "true"),
-		W("-w", "abc", "true"),
-		W("-w", "257", "true"),
-		W("--drain-timeout", "5x", "true"),
-		W("--drain-signal", "NOPE", "true"),
-		W("--restart", "sometimes", "true"),
-		W("--ready", "maybe", "true"),
-		W("--log-format", "xml", "true"),
-		W("--ready", "message", "true"),
-		W("--control", "/nonexistent/dir/baton.sock", "true"),
-		W("--listen", "127.0.0.1:99999", "true"),
-		W("--user", "no-such-user", "true"),
-		W("-w"),
-		W("-w", "2"),
-		W("--"),
+	/* Each bad input, and a word its one line must name. */
+	const struct {
+		const char *const *args;
+		const char *names;
+	} cases[] = {
+		{ W("--bogus", "true"), "'--bogus'" },
+		{ W("-w", "0", "true"), "'0' for --workers" },
+		{ W("-w", "abc", "true"), "'abc' for --workers" },
+		{ W("-w", "257", "true"), "'257' for --workers" },
+		{ W("--drain-timeout", "5x", "true"), "'5x' for --drain-timeout" },
+		{ W("--drain-signal", "NOPE", "true"), "'NOPE' for --drain-signal" },
+		{ W("--restart", "sometimes", "true"), "'sometimes' for --restart" },
+		{ W("--ready", "maybe", "true"), "'maybe' for --ready" },
+		{ W("--log-format", "xml", "true"), "'xml' for --log-format" },
+		{ W("--ready", "message", "true"), "--node-cluster" },
+		{ W("--control", "/nonexistent/dir/baton.sock", "true"), "/nonexistent/dir/baton.sock" },
+		{ W("--listen", "127.0.0.1:99999", "true"), "99999" },
+		{ W("--user", "no-such-user", "true"), "no-such-user" },
+		{ W("-w"), "'-w' needs a value" },
+		{ W("-w", "2"), "no COMMAND" },
+		{ W("--"), "no COMMAND" },
 	};
 
 	(void)state;
@@ -412,13 +427,15 @@ static void test_bad_input_exits_2(void **state)
 		struct bt b;
 		char *log;
 
-		bt_start(&b, BT_PLAIN, cases[i], NULL);
+		bt_start(&b, BT_PLAIN, cases[i].args, NULL);
 		expect_exit(&b, 2, 5000);
 		log = bt_read_file(b.log);
 		assert_non_null(log);
-		/* One clear line. */
+		/* One clear line, naming the culprit. */
 		assert_non_null(strstr(log, "baton: "));
 		assert_int_equal(strchr(log, '\n') - log + 1, (long)strlen(log));
+		if (!strstr(log, cases[i].names))
+			fail_msg("case %zu: '%s' does not name '%s'", i, log, cases[i].names);
 		free(log);
 		bt_cleanup(&b);
 	}

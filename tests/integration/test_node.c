@@ -236,6 +236,8 @@ static void test_protocol_violations_fail_the_worker(void **state)
 		}
 		/* It is stopped, and baton is still there to say so (no hang, no crash). */
 		assert_true(bt_wait_exit(&b, 15000));
+		/* --max-restarts 0: the failed worker ends baton, with a failure status. */
+		assert_true(b.status > 0);
 		bt_cleanup(&b);
 	}
 }

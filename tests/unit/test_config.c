@@ -833,9 +833,8 @@ static void test_command_line_errors(void **state)
 
 /*
  * An option that takes no value, given one with '=': the message must name the option.
- * Known to fail: getopt_long reports this case as '?' with optopt set to the option's val, so
- * cfg_parse prints "unknown option '-<optopt>'": "-v" for --verbose=1 (which is no unknown
- * option) and a control character for --node-cluster=1 (val 0x100 + row, printed with %c).
+ * getopt_long reports this case as '?' with optopt set to the option's val, which cfg_parse
+ * maps back to the option's long name ("--verbose takes no value"), not to "-<optopt>".
  */
 static void test_flag_given_a_value(void **state)
 {

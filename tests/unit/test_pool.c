@@ -229,7 +229,12 @@ static const struct tcase cases[] = {
 		{ EXIT, 103, 7, "stopped orphans(15)" },
 		{ GONE, 0, 0, "exit(7)" },
 		{ END, 0, 0, NULL } } },
-	{ "exit 0 is done with on-failure; the pool ends with it", never, {
+	{ "exit 0 is done with on-failure; the pool ends with it", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ EXIT, 101, 0, "orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "restart never: a crash ends the pool with its status", never, {
 		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
 		{ EXIT, 101, 3, "orphans(15)" },
 		{ GONE, 0, 0, "exit(3)" },
