@@ -24,7 +24,6 @@
 static int bind_listeners(struct runner *r)
 {
 	const struct config *cfg = r->cfg;
-	int backlog = cfg->backlog > 0 ? cfg->backlog : sock_somaxconn();
 	size_t used = 0;
 
 	used = (size_t)snprintf(r->envs.listen_fdnames, sizeof(r->envs.listen_fdnames),
@@ -35,7 +34,7 @@ static int bind_listeners(struct runner *r)
 		int fd;
 
 		if (sock_parse(cfg->listen[i], &spec, err, sizeof(err)) < 0 ||
-		    sock_bind(&spec, backlog, &fd, err, sizeof(err)) < 0) {
+		    sock_bind(&spec, cfg->backlog, &fd, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			return 2;
 		}
@@ -334,7 +333,7 @@ void run_io_release_extra(struct runner *r, int w)
 
 bool run_drain_extra(struct runner *r, int w)
 {
-	return cfg_drains_by_message(r->cfg) && node_drain(r, w);
+	return r->pool.set.drain_by_ipc && node_drain(r, w);
 }
 
 void run_notify_extra(struct runner *r, const struct pool_action *a)

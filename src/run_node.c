@@ -24,6 +24,8 @@
 #include "run_int.h"
 
 #define NODE_MAX_SOCKETS 32
+/* Reads of a worker's channel per wake-up of the loop. */
+#define CHANNEL_READS_PER_WAKEUP 16
 
 /* A socket baton owns for the workers, and the server data (TLS ticket keys) that the first
  * worker attached to it, which every later worker must share. */
@@ -94,10 +96,9 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 				      .from_listen = fd >= 0 };
 	if (fd < 0) {
 		int family = q->type == NIPC_AT_TCP6 ? 6 : q->type == NIPC_AT_TCP4 ? 4 : 0;
-		int backlog = r->cfg->backlog > 0 ? r->cfg->backlog : sock_somaxconn();
-
-		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family, backlog,
-				    &slot->fd);
+		/* A backlog of 0 (not set) is the kernel's somaxconn, as for --listen. */
+		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family,
+				    r->cfg->backlog, &slot->fd);
 		if (err < 0) {
 			slot->used = false;
 			return err;
@@ -203,14 +204,18 @@ static void on_channel(struct loop_watch *watch, uint32_t events)
 
 	if (events & EPOLLOUT)
 		flush(r, w);
-	do {
+	/* A bounded number of reads, each drained of its events: a worker that sends without
+	 * pause cannot hold PID 1 here; the level-triggered watch brings it back for the rest. */
+	for (int reads = 0; reads < CHANNEL_READS_PER_WAKEUP; reads++) {
 		n = nipc_read(io->ipc, io->ipc_fd);
-		while (nipc_next_event(io->ipc, &ev) == 1 && io->ipc_fd >= 0)
+		while (nipc_next_event(io->ipc, &ev) == 1)
 			handle_event(r, w, &ev);
-	} while (n > 0 || n == -ENOBUFS);
-	if (io->ipc_fd >= 0 && nipc_want_write(io->ipc))
+		if (n <= 0)
+			break;
+	}
+	if (nipc_want_write(io->ipc))
 		flush(r, w);
-	if (n != -EAGAIN && io->ipc_fd >= 0) {
+	if (n == 0 || (n < 0 && n != -EAGAIN)) {
 		/* The worker closed its channel: it is leaving. One that never spoke the protocol
 		 * is most likely not `node script.js`. */
 		if (!nipc_online(io->ipc) && r->pool.workers[w].state == WS_STARTING)

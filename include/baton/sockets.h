@@ -78,7 +78,8 @@ int sock_bind(const struct sock_spec *spec, int backlog, int *fd_out, char *err,
  * address, port and addressType at run time. address NULL or "" means every interface
  * (dual-stack [::] with a 0.0.0.0 fallback, as Node itself does); otherwise family 4 means
  * an IPv4 address, 6 an IPv6 address and 0 "guess from the text". port may be 0 (the kernel
- * picks one). 0 with *fd_out, or -errno (-EINVAL for a bad address or port).
+ * picks one); backlog as for sock_bind. 0 with *fd_out, or -errno (-EINVAL for a bad
+ * address or port).
  */
 int sock_bind_tcp(const char *address, int port, int family, int backlog, int *fd_out);
 
