@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +46,35 @@ static bool privileged(void)
 			skip();                                                            \
 		}                                                                          \
 	} while (0)
+
+#ifdef __x86_64__
+/* Whether this kernel runs 32-bit system calls at all (it may be built without IA32
+ * emulation, or booted with ia32_emulation=0: int $0x80 then raises SIGSEGV). Asked here,
+ * outside any filter; where the answer is no, no worker can reach the 32-bit table either. */
+static bool kernel_has_compat32(void)
+{
+	static int known = -1;
+
+	if (known < 0) {
+		int status = 0;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			long ret;
+
+			signal(SIGSEGV, SIG_DFL); /* cmocka's handler would resume the tests here */
+			__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L /* i386 getpid */) : "memory");
+			_exit(ret > 0 ? 0 : 1);
+		}
+		known = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			WEXITSTATUS(status) == 0;
+		if (!known)
+			fprintf(stderr, "note: this kernel runs no 32-bit system calls; "
+					"their checks are skipped\n");
+	}
+	return known;
+}
+#endif
 
 /* The value of key in the first line of the workers' stdout that starts with prefix. */
 static bool out_value(struct bt *b, const char *prefix, const char *key, char *val, size_t len)
@@ -135,8 +165,10 @@ static void expect_denied(struct bt *b)
 	expect_out(b, "try", "personality_query", "ok");
 #ifdef __x86_64__
 	/* 32-bit calls enter through the compat table: the filter covers them too. */
-	expect_out(b, "try", "ptrace32", "EPERM");
-	expect_out(b, "try", "personality32", "EPERM");
+	if (kernel_has_compat32()) {
+		expect_out(b, "try", "ptrace32", "EPERM");
+		expect_out(b, "try", "personality32", "EPERM");
+	}
 #endif
 }
 
@@ -368,8 +400,10 @@ static void test_off_and_all_changes_nothing(void **state)
 	expect_out(&b, "try", "personality_set", "ok");
 	expect_out(&b, "try", "clone3", "EINVAL");
 #ifdef __x86_64__
-	expect_out(&b, "try", "ptrace32", "ESRCH");
-	expect_out(&b, "try", "personality32", "ok");
+	if (kernel_has_compat32()) {
+		expect_out(&b, "try", "ptrace32", "ESRCH");
+		expect_out(&b, "try", "personality32", "ok");
+	}
 #endif
 	stop(&b);
 }
