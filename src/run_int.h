@@ -31,7 +31,6 @@ struct worker_io {
 	struct loop_watch ipc_watch;
 	struct nipc_conn *ipc;
 	pid_t mainpid;                /* MAINPID= from sd_notify, 0 */
-	char status[128];             /* STATUS= from sd_notify */
 };
 
 struct runner {

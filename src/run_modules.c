@@ -96,8 +96,7 @@ static void on_notify(struct loop_watch *watch, uint32_t events)
 		if (msg.mainpid > 0)
 			r->io[w].mainpid = msg.mainpid;
 		if (msg.has_status)
-			snprintf(r->io[w].status, sizeof(r->io[w].status), "%.*s",
-				 (int)sizeof(r->io[w].status) - 1, msg.status);
+			log_debug("worker %d status: %s", r->pool.workers[w].slot, msg.status);
 		if (msg.stopping)
 			log_debug("worker %d says it is stopping", r->pool.workers[w].slot);
 		if (msg.ready)
@@ -326,7 +325,6 @@ void run_after_spawn_extra(struct runner *r, int w, bool spawned)
 void run_io_release_extra(struct runner *r, int w)
 {
 	r->io[w].mainpid = 0;
-	r->io[w].status[0] = '\0';
 	if (r->cfg->node_cluster)
 		node_release(r, w);
 }

@@ -24,7 +24,7 @@
 
 /* Datagrams larger than this are rejected whole, as systemd does (its limit is the same). */
 #define NTF_DGRAM_MAX 4096
-/* STATUS= text is cut to this many bytes (including the NUL) for logs and `ctl status`. */
+/* STATUS= text is cut to this many bytes (including the NUL), for baton's log. */
 #define NTF_STATUS_MAX 256
 
 struct ntf_msg {

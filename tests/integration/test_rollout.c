@@ -248,6 +248,11 @@ static void test_ready_protocols_from_c_and_shell(void **state)
 			bt_dump(&b);
 			fail_msg("case %zu: no readiness", i);
 		}
+		/* The C helper also sends STATUS=, which baton logs at -v. */
+		if (i == 2 && !bt_wait_log(&b, "worker 1 status: serving (pid 2)", 5000)) {
+			bt_dump(&b);
+			fail_msg("case %zu: STATUS= not logged", i);
+		}
 		bt_cleanup(&b);
 	}
 	/* And the negative: a worker that says nothing is not ready. */
