@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "baton/loop.h"
+#include "baton/sockets.h"
 
 #define LISTEN_BACKLOG 32
 /* Connections taken per readiness event, so a flood cannot hold the loop. */
@@ -633,32 +634,6 @@ static void on_timer(struct loop_watch *w, uint32_t events)
 
 /* ---- opening ---- */
 
-/* A socket file left by a baton that is gone can be replaced; a live one cannot. */
-static int probe_stale(const char *path, const struct sockaddr_un *addr)
-{
-	struct stat st;
-	int fd, r;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-	if (r < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 || r == -EAGAIN)
-		return -EADDRINUSE;
-	if (r != -ECONNREFUSED)
-		return r;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
 static int bind_path(struct ctl_server *s, const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -682,7 +657,8 @@ static int bind_path(struct ctl_server *s, const char *path)
 			break;
 		if (r != -EADDRINUSE || attempt > 0)
 			goto fail;
-		r = probe_stale(path, &addr);
+		/* A socket file left by a baton that is gone can be replaced; a live one cannot. */
+		r = sock_clear_stale_unix(&addr);
 		if (r < 0)
 			goto fail;
 	}

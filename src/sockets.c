@@ -340,12 +340,7 @@ static void bind_error(const struct sock_spec *spec, int e, char *err, size_t er
 	say(err, errlen, "cannot listen on %s: %s", where, why);
 }
 
-/*
- * Remove a unix socket file left behind by an earlier run, but never one that a live
- * process still listens on (that would silently steal its address), nor a file that is
- * not a socket.
- */
-static int clear_stale_unix(const struct sockaddr_un *sun)
+int sock_clear_stale_unix(const struct sockaddr_un *sun)
 {
 	struct stat st;
 	int probe, r;
@@ -382,7 +377,7 @@ static int bind_unix(const struct sock_spec *spec, int backlog, int *fd_out)
 	int fd, r;
 
 	memcpy(sun.sun_path, spec->path, strlen(spec->path) + 1);
-	r = clear_stale_unix(&sun);
+	r = sock_clear_stale_unix(&sun);
 	if (r < 0)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -83,6 +83,14 @@ int sock_bind(const struct sock_spec *spec, int backlog, int *fd_out, char *err,
  */
 int sock_bind_tcp(const char *address, int port, int family, int backlog, int *fd_out);
 
+/*
+ * Remove a unix socket file left behind by an earlier run, but never one that a live
+ * process still listens on (that would silently steal its address), nor a file that is
+ * not a socket. 0 when the path is free, -EADDRINUSE when something listens there,
+ * -EEXIST when it is not a socket, or another -errno.
+ */
+int sock_clear_stale_unix(const struct sockaddr_un *sun);
+
 /* The kernel's listen backlog limit (/proc/sys/net/core/somaxconn), or SOMAXCONN. >= 1. */
 int sock_somaxconn(void);
 
