@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "baton/json.h"
+
 #define MAX_WORDS 4
 
 struct word {
@@ -240,14 +242,10 @@ static void put_json_string(struct out *o, const char *s)
 	}
 	put(o, "\"");
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+		char esc[6];
+		size_t n = json_escape_byte((unsigned char)*s, esc);
 
-		if (c == '"' || c == '\\')
-			put(o, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			put(o, "\\u%04x", c);
-		else
-			put(o, "%c", c);
+		put(o, "%.*s", (int)n, esc);
 	}
 	put(o, "\"");
 }

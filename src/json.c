@@ -400,3 +400,22 @@ int json_int(const struct json_span *v, long long min, long long max, long long 
 	*out = x;
 	return 0;
 }
+
+size_t json_escape_byte(unsigned char c, char out[6])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '"' || c == '\\') {
+		out[0] = '\\';
+		out[1] = (char)c;
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		memcpy(out, "\\u00", 4);
+		out[4] = hex[c >> 4];
+		out[5] = hex[c & 0xf];
+		return 6;
+	}
+	out[0] = (char)c;
+	return 1;
+}

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baton/json.h"
+
 static enum log_level current_level = LOG_INFO;
 static enum log_format current_format = LOG_TEXT;
 
@@ -27,21 +29,13 @@ bool log_enabled(enum log_level level)
 	return level <= current_level;
 }
 
-/* Append text to a JSON string body, escaping what JSON requires. */
+/* Append text to a JSON string body; a byte whose escape no longer fits ends it there. */
 static size_t json_escape(char *out, size_t cap, const char *text)
 {
 	size_t n = 0;
 
-	for (const unsigned char *p = (const unsigned char *)text; *p && n + 7 < cap; p++) {
-		if (*p == '"' || *p == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)*p;
-		} else if (*p < 0x20) {
-			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
-		} else {
-			out[n++] = (char)*p;
-		}
-	}
+	for (const unsigned char *p = (const unsigned char *)text; *p && n + 7 < cap; p++)
+		n += json_escape_byte(*p, out + n);
 	out[n] = '\0';
 	return n;
 }
@@ -74,8 +68,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	}
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(line))
+	if ((size_t)n >= sizeof(line)) {
+		/* Cut, but still one line. */
 		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
 	/* A failed write of a log line has nowhere better to be reported. */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }

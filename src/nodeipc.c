@@ -250,19 +250,9 @@ static void putf(struct sbuf *b, const char *fmt, long long v)
 static void put_escaped(struct sbuf *b, const char *s)
 {
 	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		char tmp[8];
+		char esc[6];
 
-		if (ch == '"' || ch == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = (char)ch;
-			put(b, tmp, 2);
-		} else if (ch < 0x20 || ch == 0x7f) {
-			snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-			put(b, tmp, 6);
-		} else {
-			put(b, (const char *)&ch, 1);
-		}
+		put(b, esc, json_escape_byte((unsigned char)*s, esc));
 	}
 }
 

@@ -52,4 +52,10 @@ bool json_string_eq(const struct json_span *v, const char *s);
  * such a number, -ERANGE when it is out of range. */
 int json_int(const struct json_span *v, long long min, long long max, long long *out);
 
+/* The JSON text of one byte of a string body: the byte itself, a backslash pair for '"' and
+ * '\\', or \u00XX for a control byte (and DEL). Writes 1 to 6 bytes, no NUL, to out and
+ * returns how many. The one escaper behind every JSON writer: the control replies, the Node
+ * channel and the JSON log lines. */
+size_t json_escape_byte(unsigned char c, char out[6]);
+
 #endif

@@ -230,6 +230,43 @@ static void test_json_get_and_values(void **state)
 	}
 }
 
+/* Every byte the writers escape reads back as itself, and the escapes are the short ones
+ * JSON.parse and a reader of logs expect. */
+static void test_json_escape_round_trip(void **state)
+{
+	char text[2 + 6 * 127 + 1], back[128], orig[128], esc[6];
+	struct json_span v;
+	size_t n = 0;
+
+	(void)state;
+	text[n++] = '"';
+	for (int c = 1; c < 128; c++) {
+		size_t k = json_escape_byte((unsigned char)c, esc);
+
+		assert_true(k >= 1 && k <= 6);
+		memcpy(text + n, esc, k);
+		n += k;
+		orig[c - 1] = (char)c;
+	}
+	text[n++] = '"';
+	orig[127] = '\0';
+	assert_int_equal(json_parse(text, n, &v), 0);
+	assert_int_equal(v.type, JSON_STRING);
+	assert_int_equal(json_string(&v, back, sizeof(back)), 127);
+	assert_memory_equal(back, orig, 128);
+
+	assert_int_equal(json_escape_byte('"', esc), 2);
+	assert_memory_equal(esc, "\\\"", 2);
+	assert_int_equal(json_escape_byte('\\', esc), 2);
+	assert_memory_equal(esc, "\\\\", 2);
+	assert_int_equal(json_escape_byte('\n', esc), 6);
+	assert_memory_equal(esc, "\\u000a", 6);
+	assert_int_equal(json_escape_byte(0x7f, esc), 6);
+	assert_memory_equal(esc, "\\u007f", 6);
+	assert_int_equal(json_escape_byte(0xc3, esc), 1); /* UTF-8 passes through */
+	assert_int_equal((unsigned char)esc[0], 0xc3);
+}
+
 /* ------------------------------------------------------------------ parsing */
 
 /* Lines as Node 20.20 workers wrote them (strace of the channel), plus hostile variants. */
@@ -923,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_json_parse_table),
 		cmocka_unit_test(test_json_depth_bound),
 		cmocka_unit_test(test_json_get_and_values),
+		cmocka_unit_test(test_json_escape_round_trip),
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_flags),
 		cmocka_unit_test(test_online_flag),
