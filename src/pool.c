@@ -125,7 +125,7 @@ static int live_workers(const struct pool *pool)
 	return n;
 }
 
-static void describe_status(char *buf, size_t len, int code)
+void pool_describe_status(char *buf, size_t len, int code)
 {
 	char name[16];
 
@@ -350,7 +350,7 @@ static void schedule_restart(struct pool *pool, int slot, bool was_ready, int co
 	if (!restart_allowed(pool, now)) {
 		char how[64];
 
-		describe_status(how, sizeof(how), code);
+		pool_describe_status(how, sizeof(how), code);
 		pool_emit_log(pool, LOG_ERROR,
 			      "crash loop: more than %d restarts within %lld ms; giving up "
 			      "(worker %d %s)",
@@ -402,7 +402,7 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	bool was_ready = wk.ready_ms > 0;
 	char how[64];
 
-	describe_status(how, sizeof(how), code);
+	pool_describe_status(how, sizeof(how), code);
 	pool_emit_log(pool, wk.state == WS_STOPPING || code == 0 ? LOG_INFO : LOG_WARN,
 		      "worker %d (pid %d) %s", wk.slot, (int)wk.pid, how);
 	if (s->cur == w)

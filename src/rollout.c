@@ -139,7 +139,7 @@ bool rollout_on_ready(struct pool *pool, int w, int64_t now)
 
 bool rollout_on_exit(struct pool *pool, int w, const struct worker *gone, int code, int64_t now)
 {
-	char how[64];
+	char how[96], ended[48];
 
 	if (!pool->ro.active)
 		return false;
@@ -153,11 +153,8 @@ bool rollout_on_exit(struct pool *pool, int w, const struct worker *gone, int co
 		return true;
 	}
 	if (gone->candidate && gone->state != WS_STOPPING && gone->slot == pool->ro.slot) {
-		if (code > 128)
-			snprintf(how, sizeof(how), "was killed by signal %d before it was ready",
-				 code - 128);
-		else
-			snprintf(how, sizeof(how), "exited with status %d before it was ready", code);
+		pool_describe_status(ended, sizeof(ended), code);
+		snprintf(how, sizeof(how), "%s before it was ready", ended);
 		failed(pool, how, gone->pid, now);
 		return true;
 	}

@@ -450,6 +450,46 @@ static void test_full_queue_keeps_the_newest_action(void **state)
 	assert_string_equal(a.msg, "");
 }
 
+/* A rollback says how the new version ended, in the words of the exit lines: a signal by its
+ * name, a status by its number; the reply to `reload --wait` carries the same words. */
+static void test_rollback_says_how_the_new_version_ended(void **state)
+{
+	static const struct {
+		int code;
+		const char *want;
+	} ends[] = {
+		{ 128 + SIGSEGV, "the new version was killed by SIGSEGV before it was ready (slot 1, pid 102)" },
+		{ 3, "the new version exited with status 3 before it was ready (slot 1, pid 102)" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		struct pool_settings s;
+		struct pool_action a;
+		char err[128], logged[512] = "", reply[512] = "";
+
+		defaults(&s);
+		s.workers = 1;
+		pool_init(&pool, &s);
+		pool_start(&pool, 0);
+		pool_spawned(&pool, 0, 101, 0, 0);
+		pool_tick(&pool, 1000); /* ready by delay */
+		assert_int_equal(pool_reload(&pool, 1000, err, sizeof(err)), 0);
+		while (pool_next_action(&pool, &a))
+			if (a.kind == ACT_SPAWN)
+				pool_spawned(&pool, a.worker, 102, 0, 1000);
+		pool_exited(&pool, 102, wstatus_of(ends[i].code), 1200);
+		while (pool_next_action(&pool, &a)) {
+			if (a.kind == ACT_LOG && strstr(a.msg, "rollout failed"))
+				snprintf(logged, sizeof(logged), "%s", a.msg);
+			if (a.kind == ACT_ROLLOUT_DONE)
+				snprintf(reply, sizeof(reply), "%s", a.msg);
+		}
+		assert_non_null(strstr(logged, ends[i].want));
+		assert_non_null(strstr(reply, ends[i].want));
+	}
+}
+
 /* The window of the crash-loop guard slides: restarts spread over time are fine. */
 static void test_guard_window_slides(void **state)
 {
@@ -488,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
 		cmocka_unit_test(test_full_queue_keeps_the_newest_action),
+		cmocka_unit_test(test_rollback_says_how_the_new_version_ended),
 	};
 
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
