@@ -98,13 +98,16 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 		int family = q->type == NIPC_AT_TCP6 ? 6 : q->type == NIPC_AT_TCP4 ? 4 : 0;
 		/* A backlog of 0 (not set) is the kernel's somaxconn, as for --listen. */
 		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family,
-				    r->cfg->backlog, &slot->fd);
+				    (q->flags & NIPC_FLAG_IPV6_ONLY) != 0, r->cfg->backlog, &slot->fd);
 		if (err < 0) {
 			slot->used = false;
 			return err;
 		}
-		log_info("listening on %s:%d for the Node workers",
-			 q->has_address ? q->address : "*", q->port);
+		bool v6 = q->has_address && strchr(q->address, ':');
+
+		log_info("listening on %s%s%s:%d%s for the Node workers", v6 ? "[" : "",
+			 q->has_address ? q->address : "*", v6 ? "]" : "", q->port,
+			 (q->flags & NIPC_FLAG_IPV6_ONLY) ? " (IPv6 only)" : "");
 	}
 	/* Node's primary creates its sockets non-blocking, and a worker that receives one as a
 	 * handle takes it as it is. A blocking one shared by several workers would let all of

@@ -400,7 +400,7 @@ static int bind_inet(const struct sock_spec *spec, int backlog, int *fd_out)
 
 	memset(&ss, 0, sizeof(ss));
 	fd = socket(family == AF_INET ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 && family == AF_UNSPEC && errno == EAFNOSUPPORT) {
+	if (fd < 0 && family == AF_UNSPEC && errno == EAFNOSUPPORT && !spec->v6only) {
 		/* No IPv6 in this kernel: every interface means 0.0.0.0. */
 		family = AF_INET;
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -423,10 +423,15 @@ static int bind_inet(const struct sock_spec *spec, int backlog, int *fd_out)
 		sin6->sin6_addr = family == AF_INET6 ? spec->addr6 : in6addr_any;
 		sin6->sin6_scope_id = family == AF_INET6 ? spec->scope_id : 0;
 		sslen = sizeof(*sin6);
-		/* Every interface means IPv4 too, whatever net.ipv6.bindv6only says. */
-		if (family == AF_UNSPEC &&
-		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
+		/* Every interface means IPv4 too, whatever net.ipv6.bindv6only says, unless the
+		 * socket was asked to be IPv6 only. */
+		if (spec->v6only) {
+			if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+				goto fail;
+		} else if (family == AF_UNSPEC &&
+			   setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) {
 			goto fail;
+		}
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto fail;
@@ -457,7 +462,8 @@ int sock_bind(const struct sock_spec *spec, int backlog, int *fd_out, char *err,
 	return r;
 }
 
-int sock_bind_tcp(const char *address, int port, int family, int backlog, int *fd_out)
+int sock_bind_tcp(const char *address, int port, int family, bool v6only, int backlog,
+		  int *fd_out)
 {
 	struct sock_spec spec;
 	int r;
@@ -481,5 +487,8 @@ int sock_bind_tcp(const char *address, int port, int family, int backlog, int *f
 		if (r < 0)
 			return r;
 	}
+	if (v6only && spec.family == AF_INET)
+		return -EINVAL;
+	spec.v6only = v6only;
 	return sock_bind(&spec, backlog, fd_out, NULL, 0);
 }

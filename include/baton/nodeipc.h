@@ -78,6 +78,9 @@ enum nipc_addr_type {
 };
 
 /* A server in the worker: what queryServer asks for, what listening announces. */
+/* libuv's UV_TCP_IPV6ONLY, which Node puts in queryServer's flags for listen({ipv6Only}). */
+#define NIPC_FLAG_IPV6_ONLY 1
+
 struct nipc_server {
 	bool has_address;            /* false: "address":null, i.e. any address (Node binds [::]
 				      * dual-stack, and 0.0.0.0 when IPv6 is missing) */
@@ -86,7 +89,7 @@ struct nipc_server {
 	enum nipc_addr_type type;
 	int fd;                      /* listen({fd}) in the worker (its own fd number), or -1 */
 	int backlog;                 /* 0: the default */
-	int flags;                   /* libuv bind flags: 1 = IPv6 only (listen({ipv6Only})) */
+	int flags;                   /* libuv bind flags: NIPC_FLAG_IPV6_ONLY */
 	int index;                   /* Node's count of servers on the same address in this worker */
 	unsigned seq;                /* the worker's message number: the reply's "ack" */
 	char data[NIPC_DATA_MAX];    /* "data" as raw JSON ("null", or TLS ticket keys) */

@@ -28,6 +28,7 @@
 #define BATON_SOCKETS_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/un.h>
@@ -47,6 +48,7 @@ struct sock_spec {
 	struct in_addr addr4;
 	struct in6_addr addr6;
 	uint32_t scope_id; /* IPv6 link-local scope, 0 if none */
+	bool v6only;       /* an IPv6 socket that does not also take IPv4 (Node's ipv6Only) */
 	int port;          /* 1..65535 from the parser; sock_bind also accepts 0 (ephemeral) */
 	/* UNIX: the absolute path. */
 	char path[SOCK_PATH_MAX + 1];
@@ -78,10 +80,12 @@ int sock_bind(const struct sock_spec *spec, int backlog, int *fd_out, char *err,
  * address, port and addressType at run time. address NULL or "" means every interface
  * (dual-stack [::] with a 0.0.0.0 fallback, as Node itself does); otherwise family 4 means
  * an IPv4 address, 6 an IPv6 address and 0 "guess from the text". port may be 0 (the kernel
- * picks one); backlog as for sock_bind. 0 with *fd_out, or -errno (-EINVAL for a bad
- * address or port).
+ * picks one); backlog as for sock_bind. v6only (Node's listen({ipv6Only: true})) makes an
+ * IPv6 socket, every interface included, take no IPv4 connections, and refuses an IPv4
+ * address. 0 with *fd_out, or -errno (-EINVAL for a bad address or port).
  */
-int sock_bind_tcp(const char *address, int port, int family, int backlog, int *fd_out);
+int sock_bind_tcp(const char *address, int port, int family, bool v6only, int backlog,
+		  int *fd_out);
 
 /*
  * Remove a unix socket file left behind by an earlier run, but never one that a live

@@ -3,6 +3,9 @@
  * else) runs as N cluster workers of baton, shares baton's socket, rolls on HUP under load
  * with zero errors, is re-forked when it crashes, and drains on SIGTERM.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +25,7 @@
 
 #define W(...) (const char *const[]){ __VA_ARGS__, NULL }
 
-static char plain[512], ids[512], sigint_app[512], ready_fd_app[512];
+static char plain[512], ids[512], sigint_app[512], ready_fd_app[512], v6only_app[512];
 
 static void start(struct bt *b, int port, const char *workers, const char *app)
 {
@@ -242,6 +246,66 @@ static void test_protocol_violations_fail_the_worker(void **state)
 	}
 }
 
+/* 0 when a TCP connection to addr:port is accepted, else the connect errno. */
+static int try_connect(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd, r;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &in->sin_addr);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	r = connect(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : errno;
+	close(fd);
+	return r;
+}
+
+/* listen({host: '::', ipv6Only: true}) gets a socket that takes no IPv4 connection, as
+ * under Node's own primary. */
+static void test_ipv6_only_is_honoured(void **state)
+{
+	struct bt b;
+	int port = bt_free_port();
+	char port_env[32], needle[96];
+	int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 lo = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+	(void)state;
+	if (probe < 0 || bind(probe, (struct sockaddr *)&lo, sizeof(lo)) < 0) {
+		if (probe >= 0)
+			close(probe);
+		skip(); /* no IPv6 loopback here */
+	}
+	close(probe);
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	bt_start(&b, 0, W("-w", "1", "-v", "--node-cluster", "--", "node", v6only_app),
+		 W(port_env));
+	snprintf(needle, sizeof(needle), "listening on [::]:%d (IPv6 only)", port);
+	if (!bt_wait_log(&b, needle, 15000) || !bt_wait_log(&b, ") ready after", 10000)) {
+		bt_dump(&b);
+		fail_msg("no IPv6-only socket");
+	}
+	assert_int_equal(try_connect(AF_INET6, "::1", port), 0);
+	assert_int_equal(try_connect(AF_INET, "127.0.0.1", port), ECONNREFUSED);
+	bt_cleanup(&b);
+}
+
 static int setup(void **state)
 {
 	char cwd[400];
@@ -252,6 +316,7 @@ static int setup(void **state)
 	snprintf(ids, sizeof(ids), "%s/tests/apps/cluster_id.js", cwd);
 	snprintf(sigint_app, sizeof(sigint_app), "%s/tests/apps/cluster_sigint.js", cwd);
 	snprintf(ready_fd_app, sizeof(ready_fd_app), "%s/tests/apps/cluster_ready_fd.js", cwd);
+	snprintf(v6only_app, sizeof(v6only_app), "%s/tests/apps/ipv6_only.js", cwd);
 	return 0;
 }
 
@@ -264,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_ready_fd_keeps_the_channel),
 		cmocka_unit_test(test_crashed_worker_is_reforked),
 		cmocka_unit_test(test_protocol_violations_fail_the_worker),
+		cmocka_unit_test(test_ipv6_only_is_honoured),
 		cmocka_unit_test(test_hup_under_load_zero_errors),
 	};
 

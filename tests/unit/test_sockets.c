@@ -220,7 +220,7 @@ static void test_bind_ephemeral_and_in_use(void **state)
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
 	if (!strstr(err, want) || !strstr(err, "in use"))
 		fail_msg("message '%s' should name %s and say 'in use'", err, want);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", port, 4, 0, &fd2), -EADDRINUSE);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", port, 4, false, 0, &fd2), -EADDRINUSE);
 	close(fd);
 }
 
@@ -266,7 +266,7 @@ static void test_bind_any_dual_stack(void **state)
 	socklen_t vlen = sizeof(v);
 
 	(void)state;
-	assert_int_equal(sock_bind_tcp(NULL, 0, 0, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp(NULL, 0, 0, false, 0, &fd), 0);
 	port = local_port(fd);
 	if (have_ipv6()) {
 		assert_int_equal(sock_family(fd), AF_INET6);
@@ -279,7 +279,39 @@ static void test_bind_any_dual_stack(void **state)
 	check_accepts_v4(fd, port);
 	close(fd);
 
-	assert_int_equal(sock_bind_tcp("", 0, 4, 8, &fd), 0);
+	assert_int_equal(sock_bind_tcp("", 0, 4, false, 8, &fd), 0);
+	close(fd);
+}
+
+/* Node's listen({ipv6Only: true}): the IPv6 socket leaves IPv4 to others, so a 0.0.0.0
+ * listener can share its port; without it, the dual-stack socket holds both. */
+static void test_bind_v6only(void **state)
+{
+	int fd = -1, fd4 = -1, v = -1, port;
+	socklen_t vlen = sizeof(v);
+
+	(void)state;
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, true, 0, &fd), -EINVAL);
+	if (!have_ipv6()) {
+		skip();
+		return;
+	}
+	assert_int_equal(sock_bind_tcp(NULL, 0, 6, true, 0, &fd), 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vlen), 0);
+	assert_int_equal(v, 1);
+	port = local_port(fd);
+	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, false, 0, &fd4), 0);
+	close(fd4);
+	close(fd);
+
+	assert_int_equal(sock_bind_tcp(NULL, 0, 0, false, 0, &fd), 0);
+	port = local_port(fd);
+	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, false, 0, &fd4), -EADDRINUSE);
+	close(fd);
+	assert_int_equal(sock_bind_tcp("::", 0, 6, true, 0, &fd), 0);
+	port = local_port(fd);
+	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, false, 0, &fd4), 0);
+	close(fd4);
 	close(fd);
 }
 
@@ -288,26 +320,26 @@ static void test_bind_tcp_helper(void **state)
 	int fd = -1;
 
 	(void)state;
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, false, 0, &fd), 0);
 	assert_int_equal(sock_family(fd), AF_INET);
 	close(fd);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 0, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 0, false, 0, &fd), 0);
 	assert_int_equal(sock_family(fd), AF_INET);
 	close(fd);
 	if (have_ipv6_loopback()) {
-		assert_int_equal(sock_bind_tcp("::1", 0, 6, 0, &fd), 0);
+		assert_int_equal(sock_bind_tcp("::1", 0, 6, false, 0, &fd), 0);
 		assert_int_equal(sock_family(fd), AF_INET6);
 		close(fd);
-		assert_int_equal(sock_bind_tcp("::1", 0, 0, 0, &fd), 0);
+		assert_int_equal(sock_bind_tcp("::1", 0, 0, false, 0, &fd), 0);
 		assert_int_equal(sock_family(fd), AF_INET6);
 		close(fd);
 	}
-	assert_int_equal(sock_bind_tcp("abc", 0, 4, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("::1", 0, 4, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 6, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 5, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 65536, 4, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", -1, 4, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("abc", 0, 4, false, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("::1", 0, 4, false, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 6, false, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 5, false, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 65536, 4, false, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", -1, 4, false, 0, &fd), -EINVAL);
 }
 
 static void test_bind_unix(void **state)
@@ -402,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_bind_not_available),
 		cmocka_unit_test(test_bind_any_dual_stack),
 		cmocka_unit_test(test_bind_tcp_helper),
+		cmocka_unit_test(test_bind_v6only),
 		cmocka_unit_test(test_bind_unix),
 		cmocka_unit_test(test_somaxconn_and_describe),
 	};
