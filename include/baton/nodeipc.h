@@ -88,7 +88,9 @@ struct nipc_server {
 	int port;                    /* 0..65535; 0 means any free port; -1 for a path or none */
 	enum nipc_addr_type type;
 	int fd;                      /* listen({fd}) in the worker (its own fd number), or -1 */
-	int backlog;                 /* 0: the default */
+	/* listen()'s backlog, 0 when not set. Read but not applied: one socket serves every
+	 * worker of every generation, so baton's --backlog sizes it. */
+	int backlog;
 	int flags;                   /* libuv bind flags: NIPC_FLAG_IPV6_ONLY */
 	int index;                   /* Node's count of servers on the same address in this worker */
 	unsigned seq;                /* the worker's message number: the reply's "ack" */
