@@ -34,7 +34,7 @@ static void start(struct bt *b, int port, const char *workers, const char *app)
 	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
 	bt_start(b, 0, W("-w", workers, "-v", "--node-cluster", "--drain-timeout", "10s", "--", "node", app),
 		 W(port_env));
-	if (!bt_wait_http(port, 15000)) {
+	if (!bt_wait_http(port, 30000)) {
 		bt_dump(b);
 		fail_msg("the app does not answer");
 	}
@@ -49,8 +49,8 @@ static void test_workers_are_cluster_workers(void **state)
 
 	(void)state;
 	start(&b, port, "3", ids);
-	assert_true(bt_wait_out_n(&b, "isWorker=true", 3, 10000));
-	assert_true(bt_wait_log_n(&b, ") ready after", 3, 10000));
+	assert_true(bt_wait_out_n(&b, "isWorker=true", 3, 20000));
+	assert_true(bt_wait_log_n(&b, ") ready after", 3, 20000));
 	out = bt_read_file(b.out);
 	assert_non_null(strstr(out, "isWorker=true id=1 slot=1"));
 	assert_non_null(strstr(out, "isWorker=true id=2 slot=2"));
@@ -91,7 +91,7 @@ static void test_hup_under_load_zero_errors(void **state)
 
 			bt_signal(&b, SIGHUP);
 			snprintf(needle, sizeof(needle), "rollout of generation %d complete", i);
-			if (!bt_wait_log(&b, needle, 20000)) {
+			if (!bt_wait_log(&b, needle, 40000)) {
 				bt_dump(&b);
 				fail_msg("rollout %d did not complete", i);
 			}
@@ -129,11 +129,11 @@ static void test_crashed_worker_is_reforked(void **state)
 
 	(void)state;
 	start(&b, port, "2", plain);
-	assert_true(bt_wait_log_n(&b, ") ready after", 2, 10000));
+	assert_true(bt_wait_log_n(&b, ") ready after", 2, 20000));
 	assert_true(bt_wait_children(&b, 2, pids, 5000));
 	kill(pids[0], SIGKILL);
-	assert_true(bt_wait_log(&b, "restarting worker", 10000));
-	assert_true(bt_wait_log_n(&b, ") ready after", 3, 10000));
+	assert_true(bt_wait_log(&b, "restarting worker", 20000));
+	assert_true(bt_wait_log_n(&b, ") ready after", 3, 20000));
 	assert_true(bt_wait_children(&b, 2, after, 5000));
 	assert_true(after[0] != pids[0] && after[1] != pids[0]);
 	assert_int_equal(bt_http_get(port, "/", NULL, 0), 200);
@@ -149,10 +149,10 @@ static void test_sigterm_disconnects_and_exits_0(void **state)
 
 	(void)state;
 	start(&b, port, "2", plain);
-	assert_true(bt_wait_log_n(&b, ") ready after", 2, 10000));
+	assert_true(bt_wait_log_n(&b, ") ready after", 2, 20000));
 	t0 = bt_now_ms();
 	bt_signal(&b, SIGTERM);
-	assert_true(bt_wait_exit(&b, 10000));
+	assert_true(bt_wait_exit(&b, 20000));
 	assert_int_equal(b.status, 0);
 	assert_true(bt_now_ms() - t0 < 5000);
 	assert_int_equal(bt_log_count(&b, "drain by message"), 2);
@@ -173,12 +173,12 @@ static void test_explicit_drain_signal_replaces_disconnect(void **state)
 		 W("-w", "2", "-v", "--node-cluster", "--drain-signal", "INT", "--drain-timeout", "10s",
 		   "--", "node", sigint_app),
 		 W(port_env));
-	if (!bt_wait_log_n(&b, ") ready after", 2, 15000)) {
+	if (!bt_wait_log_n(&b, ") ready after", 2, 30000)) {
 		bt_dump(&b);
 		fail_msg("the workers did not become ready");
 	}
 	bt_signal(&b, SIGTERM);
-	assert_true(bt_wait_exit(&b, 10000));
+	assert_true(bt_wait_exit(&b, 20000));
 	assert_int_equal(b.status, 0);
 	assert_int_equal(bt_log_count(&b, "drain with SIGINT"), 2);
 	assert_int_equal(bt_log_count(&b, "drain by message"), 0);
@@ -200,7 +200,7 @@ static void test_ready_fd_keeps_the_channel(void **state)
 	bt_start(&b, 0,
 		 W("-w", "2", "-v", "--node-cluster", "--ready", "fd", "--", "node", ready_fd_app),
 		 W(port_env));
-	if (!bt_wait_log_n(&b, ") ready after", 2, 15000)) {
+	if (!bt_wait_log_n(&b, ") ready after", 2, 30000)) {
 		bt_dump(&b);
 		fail_msg("the workers did not become ready");
 	}
@@ -234,12 +234,12 @@ static void test_protocol_violations_fail_the_worker(void **state)
 
 		snprintf(cmd, sizeof(cmd), "echo '%s' >&$NODE_CHANNEL_FD; exec sleep 100", cases[i].line);
 		bt_start(&b, 0, W("--node-cluster", "--max-restarts", "0", "--drain-timeout", "1s", "--", "sh", "-c", cmd), NULL);
-		if (!bt_wait_log(&b, cases[i].log, 10000)) {
+		if (!bt_wait_log(&b, cases[i].log, 20000)) {
 			bt_dump(&b);
 			fail_msg("no '%s'", cases[i].log);
 		}
 		/* It is stopped, and baton is still there to say so (no hang, no crash). */
-		assert_true(bt_wait_exit(&b, 15000));
+		assert_true(bt_wait_exit(&b, 30000));
 		/* --max-restarts 0: the failed worker ends baton, with a failure status. */
 		assert_true(b.status > 0);
 		bt_cleanup(&b);
@@ -297,7 +297,7 @@ static void test_ipv6_only_is_honoured(void **state)
 	bt_start(&b, 0, W("-w", "1", "-v", "--node-cluster", "--", "node", v6only_app),
 		 W(port_env));
 	snprintf(needle, sizeof(needle), "listening on [::]:%d (IPv6 only)", port);
-	if (!bt_wait_log(&b, needle, 15000) || !bt_wait_log(&b, ") ready after", 10000)) {
+	if (!bt_wait_log(&b, needle, 30000) || !bt_wait_log(&b, ") ready after", 20000)) {
 		bt_dump(&b);
 		fail_msg("no IPv6-only socket");
 	}
