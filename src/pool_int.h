@@ -14,9 +14,10 @@ struct pool_action *pool_emit(struct pool *pool, enum action_kind kind);
 /* Take a free worker entry for slot and ask the loop to spawn it; -1 if the table is full. */
 int pool_spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now);
 
-/* Begin the stop sequence on a live worker. */
 /* How a worker ended, for logs: "exited with status 3", "was killed by SIGKILL". */
 void pool_describe_status(char *buf, size_t len, int code);
+
+/* Begin the stop sequence on a live worker. */
 void pool_begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now);
 
 /* rollout.c */

@@ -96,6 +96,8 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 				      .from_listen = fd >= 0 };
 	if (fd < 0) {
 		int family = q->type == NIPC_AT_TCP6 ? 6 : q->type == NIPC_AT_TCP4 ? 4 : 0;
+		bool v6 = q->has_address && strchr(q->address, ':');
+
 		/* A backlog of 0 (not set) is the kernel's somaxconn, as for --listen. */
 		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family,
 				    (q->flags & NIPC_FLAG_IPV6_ONLY) != 0, r->cfg->backlog, &slot->fd);
@@ -103,8 +105,6 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 			slot->used = false;
 			return err;
 		}
-		bool v6 = q->has_address && strchr(q->address, ':');
-
 		log_info("listening on %s%s%s:%d%s for the Node workers", v6 ? "[" : "",
 			 q->has_address ? q->address : "*", v6 ? "]" : "", q->port,
 			 (q->flags & NIPC_FLAG_IPV6_ONLY) ? " (IPv6 only)" : "");

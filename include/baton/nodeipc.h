@@ -77,10 +77,10 @@ enum nipc_addr_type {
 	NIPC_AT_UDP6,
 };
 
-/* A server in the worker: what queryServer asks for, what listening announces. */
 /* libuv's UV_TCP_IPV6ONLY, which Node puts in queryServer's flags for listen({ipv6Only}). */
 #define NIPC_FLAG_IPV6_ONLY 1
 
+/* A server in the worker: what queryServer asks for, what listening announces. */
 struct nipc_server {
 	bool has_address;            /* false: "address":null, i.e. any address (Node binds [::]
 				      * dual-stack, and 0.0.0.0 when IPv6 is missing) */
