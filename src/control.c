@@ -58,7 +58,6 @@ struct ctl_client {
 	int fd;
 	enum cl_state state;
 	bool rd_closed;    /* the client shut down its side: stop watching for input */
-	uint32_t events;   /* what the loop watches now */
 	int64_t deadline_ms;
 	char who[48];      /* "uid U pid P" for log lines; pid 0 (another pid namespace) left out */
 	size_t in_len;
@@ -155,11 +154,7 @@ static void set_events(struct ctl_client *c)
 {
 	uint32_t want = (c->rd_closed ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0);
 
-	if (want == c->events)
-		return;
-	if (loop_mod(c->srv->loop, &c->watch, want) == 0)
-		c->events = want;
-	else
+	if (loop_mod(c->srv->loop, &c->watch, want) < 0)
 		c->deadline_ms = 0; /* cannot watch it any more: the timer drops it */
 }
 
@@ -567,7 +562,6 @@ static void take(struct ctl_server *s, int fd)
 	c->fd = fd;
 	c->state = CL_READING;
 	c->rd_closed = false;
-	c->events = EPOLLIN;
 	memcpy(c->who, who, sizeof(c->who));
 	c->in_len = 0;
 	c->deadline_ms = loop_now_ms() + s->idle_ms;

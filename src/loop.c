@@ -66,6 +66,7 @@ int loop_add(struct loop *loop, struct loop_watch *watch, int fd, uint32_t event
 	struct epoll_event ev = { .events = events, .data.ptr = watch };
 
 	watch->fd = fd;
+	watch->events = events;
 	watch->fn = fn;
 	watch->ctx = ctx;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -77,8 +78,11 @@ int loop_mod(struct loop *loop, struct loop_watch *watch, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = watch };
 
+	if (events == watch->events)
+		return 0;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, watch->fd, &ev) < 0)
 		return -errno;
+	watch->events = events;
 	return 0;
 }
 

@@ -29,7 +29,6 @@ struct worker_io {
 	int ipc_fd;                   /* Node cluster channel, -1 */
 	int ipc_child_fd;             /* the worker's end until it is spawned, -1 */
 	struct loop_watch ipc_watch;
-	bool ipc_wants_out;           /* EPOLLOUT is armed: replies wait for room in the channel */
 	struct nipc_conn *ipc;
 	pid_t mainpid;                /* MAINPID= from sd_notify, 0 */
 };

@@ -130,13 +130,13 @@ static void flush(struct runner *r, int w)
 {
 	struct worker_io *io = &r->io[w];
 	int err = nipc_flush(io->ipc, io->ipc_fd);
-	bool wants_out = err == -EAGAIN;
 
-	/* Only a change of interest costs a system call; most replies leave in one write. A
-	 * broken channel shows as end of file on the next read. */
-	if ((err == 0 || wants_out) && wants_out != io->ipc_wants_out &&
-	    loop_mod(&r->loop, &io->ipc_watch, wants_out ? EPOLLIN | EPOLLOUT : EPOLLIN) == 0)
-		io->ipc_wants_out = wants_out;
+	/* Write interest only while replies wait for room (loop_mod is free when nothing
+	 * changes). A broken channel shows as end of file on the next read. */
+	if (err == -EAGAIN)
+		loop_mod(&r->loop, &io->ipc_watch, EPOLLIN | EPOLLOUT);
+	else if (err == 0)
+		loop_mod(&r->loop, &io->ipc_watch, EPOLLIN);
 }
 
 static void handle_event(struct runner *r, int w, const struct nipc_event *ev)
@@ -280,7 +280,6 @@ void node_after_spawn(struct runner *r, int w, bool spawned)
 	}
 	if (io->ipc_fd < 0)
 		return;
-	io->ipc_wants_out = false;
 	if (!spawned ||
 	    loop_add(&r->loop, &io->ipc_watch, io->ipc_fd, EPOLLIN, on_channel, io) < 0)
 		node_release(r, w);

@@ -17,6 +17,7 @@ typedef void (*loop_fn)(struct loop_watch *watch, uint32_t events);
 
 struct loop_watch {
 	int fd;
+	uint32_t events; /* what epoll watches now, so that an unchanged loop_mod costs nothing */
 	loop_fn fn;
 	void *ctx;
 };
@@ -39,6 +40,8 @@ void loop_close(struct loop *loop);
 /* Watch fd for events (EPOLLIN, ...); calls fn(watch, events). 0 or -errno. */
 int loop_add(struct loop *loop, struct loop_watch *watch, int fd, uint32_t events, loop_fn fn,
 	     void *ctx);
+/* Change what fd is watched for. 0 or -errno; no system call when events are unchanged, so
+ * callers can state what they want after every step without tracking it themselves. */
 int loop_mod(struct loop *loop, struct loop_watch *watch, uint32_t events);
 /* Stop watching; the fd is not closed. Safe on a watch whose fd is -1. */
 void loop_del(struct loop *loop, struct loop_watch *watch);
