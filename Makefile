@@ -7,7 +7,10 @@
 #   make run             a demo: baton as PID 1 over a small app with 2 workers
 #   make static          build/static/baton, statically linked
 #   make install PREFIX=/usr/local
-#   make test-container  real container runtime tests (podman + docker CLI)
+#   make test-container  real container runtime tests (podman + docker CLI), both Dockerfiles built
+#   make test-fresh      the Quick start in a fresh minimal Debian 12 container
+#
+# On a machine without make: scripts/install-deps first (plain sh; it installs make too).
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -40,7 +43,7 @@ INT_BIN  := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 HELP_SRC := $(wildcard tests/helpers/*.c)
 HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
 
-.PHONY: all test unit integration run static install deps clean test-container test-static bench fuzz
+.PHONY: all test unit integration run static install deps clean test-container test-static test-fresh bench fuzz
 
 all: $(BUILD)/baton
 
@@ -107,10 +110,15 @@ install: $(BUILD)/baton
 	install -D -m 0755 $(BUILD)/baton $(DESTDIR)$(PREFIX)/bin/baton
 	install -D -m 0644 docs/baton.1 $(DESTDIR)$(PREFIX)/share/man/man1/baton.1
 
+# tests/container/run installs the runtime itself, after checking that it is not in a container.
 test-container: deps
-	@scripts/install-deps --container
 	@$(MAKE) --no-print-directory static
 	@tests/container/run
+
+# The Quick start's two commands from a clean clone of HEAD in a fresh minimal Debian 12
+# container (podman): the build and every suite that can run there must pass.
+test-fresh:
+	@tests/fresh/run
 
 # libFuzzer over every parser of outside input (tests/fuzz/fuzz_input.c), under ASan and UBSan.
 # Not part of `make test`: it runs for FUZZ_SECONDS and keeps its corpus in build/fuzz.
