@@ -112,7 +112,8 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 	/* Node's primary creates its sockets non-blocking, and a worker that receives one as a
 	 * handle takes it as it is. A blocking one shared by several workers would let all of
 	 * them wake for one connection and all but one block in accept() for good, deaf to the
-	 * disconnect that drains them. O_NONBLOCK belongs to the open socket, so this also
+	 * disconnect that drains them; Node 18, whose libuv accepts until EAGAIN, blocks so even
+	 * alone, after its first connection. O_NONBLOCK belongs to the open socket, so this also
 	 * covers every copy already handed out. */
 	fcntl(slot->fd, F_SETFL, fcntl(slot->fd, F_GETFL) | O_NONBLOCK);
 	snprintf(slot->address, sizeof(slot->address), "%s", q->address);
@@ -171,7 +172,7 @@ static void handle_event(struct runner *r, int w, const struct nipc_event *ev)
 	case NIPC_EV_UNKNOWN:
 		snprintf(why, sizeof(why),
 			 "speaks another version of Node's cluster protocol (act '%s'); baton is "
-			 "tested with Node 20",
+			 "tested with Node 18 to 26",
 			 ev->detail);
 		fail_worker(r, w, why);
 		break;
