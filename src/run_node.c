@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "baton/log.h"
+#include "baton/node_drain.h"
 #include "baton/nodeipc.h"
 #include "baton/sockets.h"
 #include "run_int.h"
@@ -234,6 +235,26 @@ static void on_channel(struct loop_watch *watch, uint32_t events)
 
 /* ---- hooks, called from run_modules.c ---- */
 
+int node_setup(struct runner *r, char **envp)
+{
+	const char *user = NULL;
+
+	if (r->cfg->node_drain != NODE_DRAIN_GRACEFUL)
+		return 0;
+	/* The user's own NODE_OPTIONS stay, the preload's --import after them; the entry is
+	 * the same for every worker, so it is made once. */
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, "NODE_OPTIONS=", 13) == 0)
+			user = *e + 13;
+	if (ndrain_env(user, &r->envs.node_options) < 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	log_debug("Node workers drain their keep-alive connections gracefully (a preload in "
+		  "NODE_OPTIONS; --node-drain close for Node's own drain)");
+	return 0;
+}
+
 int node_prepare(struct runner *r, int w, struct spawn_request *req)
 {
 	struct worker_io *io = &r->io[w];
@@ -268,6 +289,8 @@ size_t node_env(struct runner *r, int w, size_t n)
 	r->env[n++] = r->envs.node_fd;
 	r->env[n++] = r->envs.node_id;
 	r->env[n++] = r->envs.node_mode;
+	if (r->envs.node_options)
+		r->env[n++] = r->envs.node_options;
 	return n;
 }
 
@@ -305,7 +328,8 @@ bool node_drain(struct runner *r, int w)
 
 void node_shutdown(struct runner *r)
 {
-	(void)r;
+	free(r->envs.node_options);
+	r->envs.node_options = NULL;
 	for (int i = 0; i < NODE_MAX_SOCKETS; i++) {
 		if (sockets[i].used && !sockets[i].from_listen)
 			close(sockets[i].fd);
