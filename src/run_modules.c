@@ -33,8 +33,12 @@ static int bind_listeners(struct runner *r)
 		char err[256], desc[160];
 		int fd;
 
-		if (sock_parse(cfg->listen[i], &spec, err, sizeof(err)) < 0 ||
-		    sock_bind(&spec, cfg->backlog, &fd, err, sizeof(err)) < 0) {
+		if (sock_parse(cfg->listen[i], &spec, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return 2;
+		}
+		spec.nodelay = cfg->tcp_nodelay && spec.kind == SOCK_KIND_TCP;
+		if (sock_bind(&spec, cfg->backlog, &fd, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			return 2;
 		}

@@ -98,10 +98,12 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 	if (fd < 0) {
 		int family = q->type == NIPC_AT_TCP6 ? 6 : q->type == NIPC_AT_TCP4 ? 4 : 0;
 		bool v6 = q->has_address && strchr(q->address, ':');
+		unsigned flags = ((q->flags & NIPC_FLAG_IPV6_ONLY) ? SOCK_TCP_V6ONLY : 0) |
+				 (r->cfg->tcp_nodelay ? SOCK_TCP_NODELAY : 0);
 
 		/* A backlog of 0 (not set) is the kernel's somaxconn, as for --listen. */
-		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family,
-				    (q->flags & NIPC_FLAG_IPV6_ONLY) != 0, r->cfg->backlog, &slot->fd);
+		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family, flags,
+				    r->cfg->backlog, &slot->fd);
 		if (err < 0) {
 			slot->used = false;
 			return err;
