@@ -333,13 +333,21 @@ static void test_subreaper_when_not_pid1(void **state)
 	assert_true(orphan > 0);
 	snprintf(path, sizeof(path), "/proc/%d/stat", orphan);
 	{
-		char *text = bt_read_file(path);
+		/* The orphan is printed before its parent, the worker, exits: it comes back to
+		 * baton a moment later. */
+		int64_t deadline = bt_now_ms() + 10000;
 		int ppid = 0;
 
-		assert_non_null(text);
-		snprintf(stat, sizeof(stat), "%s", strrchr(text, ')') + 1);
-		free(text);
-		sscanf(stat, " %*c %d", &ppid);
+		do {
+			char *text = bt_read_file(path);
+
+			assert_non_null(text);
+			snprintf(stat, sizeof(stat), "%s", strrchr(text, ')') + 1);
+			free(text);
+			sscanf(stat, " %*c %d", &ppid);
+			if (ppid != b.baton)
+				usleep(20000);
+		} while (ppid != b.baton && bt_now_ms() < deadline);
 		assert_int_equal(ppid, b.baton);
 	}
 	bt_signal(&b, SIGTERM);

@@ -112,7 +112,7 @@ static void start_app(struct bt *b, int port, const char *workers, const char *r
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	bt_start(b, 0,
-		 W("-w", workers, "-v", "--listen", listen, "--ready", ready, "--ready-timeout", "3s",
+		 W("-w", workers, "-v", "--listen", listen, "--ready", ready, "--ready-timeout", "20s",
 		   "--drain-timeout", "10s", "--", "node", app),
 		 W(version_env));
 	if (!bt_wait_http(port, 15000)) {
