@@ -106,13 +106,16 @@ static void load_check(struct load *l, int timeout_ms)
 	unlink(l->out);
 }
 
-static void start_app(struct bt *b, int port, const char *workers, const char *ready)
+/* ready_timeout: generous where the test is a rollout under load on a busy machine, short
+ * where the test waits for it to expire. */
+static void start_app(struct bt *b, int port, const char *workers, const char *ready,
+		      const char *ready_timeout)
 {
 	char listen[64];
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	bt_start(b, 0,
-		 W("-w", workers, "-v", "--listen", listen, "--ready", ready, "--ready-timeout", "20s",
+		 W("-w", workers, "-v", "--listen", listen, "--ready", ready, "--ready-timeout", ready_timeout,
 		   "--drain-timeout", "10s", "--", "node", app),
 		 W(version_env));
 	if (!bt_wait_http(port, 15000)) {
@@ -129,7 +132,7 @@ static void rollouts_under_load(const char *workers, const char *ready, bool kee
 	char body[256], needle[64];
 
 	set_version("v1");
-	start_app(&b, port, workers, ready);
+	start_app(&b, port, workers, ready, "20s");
 	load_start(&l, port, 8, keep_alive);
 	usleep(500 * 1000);
 	for (int i = 2; i <= 4; i++) {
@@ -187,7 +190,7 @@ static void broken_deploy(const char *version, const char *expect_log)
 	char body[256];
 
 	set_version("v1");
-	start_app(&b, port, "2", "fd");
+	start_app(&b, port, "2", "fd", "3s");
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
 	usleep(500 * 1000);
