@@ -39,6 +39,8 @@ const char cfg_usage[] =
 	"      --drain-timeout DUR    wait after it (BATON_DRAIN_TIMEOUT, 30s)\n"
 	"      --term-timeout DUR     wait after SIGTERM, before SIGKILL (BATON_TERM_TIMEOUT, 10s)\n"
 	"      --stop-delay DUR       keep serving this long after SIGTERM (BATON_STOP_DELAY, 0)\n"
+	"      --stop-timeout DUR     the whole stop sequence ends within this; its phases are\n"
+	"                             cut to fit, in order (BATON_STOP_TIMEOUT, 10s)\n"
 	"Sockets and readiness:\n"
 	"  -l, --listen ADDR[=NAME]   PORT, HOST:PORT, [IPV6]:PORT, tcp://HOST:PORT, unix:/PATH;\n"
 	"                             repeatable (BATON_LISTEN, comma-separated)\n"
@@ -245,19 +247,36 @@ static int set_restart_window(struct config *cfg, const char *v, const char **ex
 	return set_duration(&cfg->restart_window_ms, v, expected, false);
 }
 
+/* The phases of the stop sequence: a value given is one the user expects to be honoured, so
+ * baton says at start-up when --stop-timeout will cut it (see stop_phases_given). */
+static int set_stop_phase(struct config *cfg, int64_t *field, const char *v,
+			  const char **expected)
+{
+	int ret = set_duration(field, v, expected, true);
+
+	if (ret == 0)
+		cfg->stop_phases_given = true;
+	return ret;
+}
+
 static int set_drain_timeout(struct config *cfg, const char *v, const char **expected)
 {
-	return set_duration(&cfg->drain_timeout_ms, v, expected, true);
+	return set_stop_phase(cfg, &cfg->drain_timeout_ms, v, expected);
 }
 
 static int set_term_timeout(struct config *cfg, const char *v, const char **expected)
 {
-	return set_duration(&cfg->term_timeout_ms, v, expected, true);
+	return set_stop_phase(cfg, &cfg->term_timeout_ms, v, expected);
 }
 
 static int set_stop_delay(struct config *cfg, const char *v, const char **expected)
 {
-	return set_duration(&cfg->stop_delay_ms, v, expected, true);
+	return set_stop_phase(cfg, &cfg->stop_delay_ms, v, expected);
+}
+
+static int set_stop_timeout(struct config *cfg, const char *v, const char **expected)
+{
+	return set_duration(&cfg->stop_timeout_ms, v, expected, false);
 }
 
 static int set_ready_timeout(struct config *cfg, const char *v, const char **expected)
@@ -430,6 +449,7 @@ static const struct option_row rows[] = {
 	{ "drain-timeout", 0, "BATON_DRAIN_TIMEOUT", set_drain_timeout, false },
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", set_term_timeout, false },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", set_stop_delay, false },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", set_stop_timeout, false },
 	{ "ready", 0, "BATON_READY", set_ready, false },
 	{ "ready-timeout", 0, "BATON_READY_TIMEOUT", set_ready_timeout, false },
 	{ "listen", 'l', "BATON_LISTEN", set_listen, true },
@@ -457,6 +477,7 @@ void cfg_defaults(struct config *cfg)
 	cfg->drain_signal = SIGTERM;
 	cfg->drain_timeout_ms = 30 * 1000;
 	cfg->term_timeout_ms = 10 * 1000;
+	cfg->stop_timeout_ms = 10 * 1000; /* docker stop's own grace period */
 	cfg->ready = READY_DELAY;
 	cfg->ready_delay_ms = 1000;
 	cfg->ready_timeout_ms = 60 * 1000;

@@ -135,6 +135,41 @@ void pool_describe_status(char *buf, size_t len, int code)
 		snprintf(buf, len, "exited with status %d", code);
 }
 
+int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms)
+{
+	int64_t r = stop_timeout_ms / 5;
+
+	return r > 1000 ? 1000 : r;
+}
+
+int64_t pool_stop_needs_ms(const struct pool_settings *s)
+{
+	bool term_step = s->drain_signal != SIGTERM || s->drain_by_ipc;
+
+	return s->stop_delay_ms + s->drain_timeout_ms + (term_step ? s->term_timeout_ms : 0) +
+	       pool_stop_reserve_ms(s->stop_timeout_ms);
+}
+
+/* A stop phase that would end at `want` ends no later than `before_end` ms before the end of
+ * --stop-timeout: the phases take their own lengths in order, and the later ones are cut
+ * when the budget runs out. Never before now: a deadline already passed fires at once. */
+static int64_t fit_stop(const struct pool *pool, int64_t want, int64_t before_end, int64_t now)
+{
+	int64_t cap;
+
+	if (pool->stop_end_ms < 0)
+		return want;
+	cap = pool->stop_end_ms - before_end;
+	if (cap < now)
+		cap = now;
+	return want < cap ? want : cap;
+}
+
+static int64_t workers_phase_end(const struct pool *pool, int64_t want, int64_t now)
+{
+	return fit_stop(pool, want, pool_stop_reserve_ms(pool->set.stop_timeout_ms), now);
+}
+
 /* ---- set-up ---- */
 
 void pool_init(struct pool *pool, const struct pool_settings *settings)
@@ -148,6 +183,7 @@ void pool_init(struct pool *pool, const struct pool_settings *settings)
 	pool->generation = 1;
 	pool->stop_status = -1;
 	pool->phase_deadline_ms = -1;
+	pool->stop_end_ms = -1;
 	pool->ro.old = -1;
 	for (int k = 0; k <= CFG_MAX_WORKERS; k++) {
 		struct slot *s = &pool->slots[k];
@@ -210,7 +246,7 @@ void pool_begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now
 	wk->why = why;
 	wk->step = STOP_DRAIN;
 	wk->stop_started_ms = now;
-	wk->deadline_ms = now + pool->set.drain_timeout_ms;
+	wk->deadline_ms = workers_phase_end(pool, now + pool->set.drain_timeout_ms, now);
 	a = pool_emit(pool, ACT_DRAIN);
 	a->worker = w;
 	a->pid = wk->pid;
@@ -232,7 +268,7 @@ static void advance_stop(struct pool *pool, int w, int64_t now)
 	    (pool->set.drain_signal != SIGTERM || pool->set.drain_by_ipc)) {
 		a->sig = SIGTERM;
 		wk->step = STOP_TERM;
-		wk->deadline_ms = now + pool->set.term_timeout_ms;
+		wk->deadline_ms = workers_phase_end(pool, now + pool->set.term_timeout_ms, now);
 	} else {
 		a->sig = SIGKILL;
 		wk->step = STOP_KILL;
@@ -244,14 +280,16 @@ static void advance_stop(struct pool *pool, int w, int64_t now)
 }
 
 /* The workers are gone: signal every process left. After SIGTERM, the deadline leads to
- * SIGKILL; after SIGKILL, which cannot be ignored, it only guards against a process stuck in
- * the kernel, so that baton still exits. */
+ * SIGKILL, half the reserve before the end of --stop-timeout at the latest; after SIGKILL,
+ * which cannot be ignored, it only guards against a process stuck in the kernel, so that
+ * baton still exits, by the end of --stop-timeout. */
 static void signal_orphans(struct pool *pool, enum pool_phase phase, int sig, int64_t now)
 {
 	struct pool_action *a;
+	int64_t before_end = sig == SIGKILL ? 0 : pool_stop_reserve_ms(pool->set.stop_timeout_ms) / 2;
 
 	pool->phase = phase;
-	pool->phase_deadline_ms = now + pool->set.term_timeout_ms;
+	pool->phase_deadline_ms = fit_stop(pool, now + pool->set.term_timeout_ms, before_end, now);
 	a = pool_emit(pool, ACT_SIGNAL_ORPHANS);
 	a->sig = sig;
 }
@@ -279,9 +317,17 @@ static void enter_stopping(struct pool *pool, int64_t now)
 	pool->phase_deadline_ms = -1;
 	if (n > 0)
 		pool_emit_log(pool, LOG_INFO, "stopping %d worker%s", n, n == 1 ? "" : "s");
-	for (int i = 0; i < POOL_MAX_PROCS; i++)
-		if (pool->workers[i].state != WS_FREE)
-			pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		struct worker *w = &pool->workers[i];
+
+		if (w->state == WS_FREE)
+			continue;
+		pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
+		/* A worker already in its stop sequence (a rollout's or a scale's) keeps its
+		 * step, within the container's deadline. */
+		if (w->state == WS_STOPPING && w->deadline_ms >= 0)
+			w->deadline_ms = workers_phase_end(pool, w->deadline_ms, now);
+	}
 	check_all_stopped(pool, now);
 }
 
@@ -293,11 +339,15 @@ static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
 	rollout_cancel(pool, "the container is stopping");
 	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
 		pool->slots[k].restart_at_ms = -1;
+	/* The deadline counts from the first stop request: a forced exit during --stop-delay
+	 * does not move it. */
+	if (pool->set.stop_timeout_ms > 0 && pool->stop_end_ms < 0)
+		pool->stop_end_ms = now + pool->set.stop_timeout_ms;
 	if (pool->set.stop_delay_ms > 0 && !skip_delay) {
 		pool->phase = PH_STOP_DELAY;
-		pool->phase_deadline_ms = now + pool->set.stop_delay_ms;
+		pool->phase_deadline_ms = workers_phase_end(pool, now + pool->set.stop_delay_ms, now);
 		pool_emit_log(pool, LOG_INFO, "stopping in %lld ms (--stop-delay); workers keep serving",
-			      (long long)pool->set.stop_delay_ms);
+			      (long long)(pool->phase_deadline_ms - now));
 		return;
 	}
 	enter_stopping(pool, now);

@@ -365,6 +365,7 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 		.drain_timeout_ms = cfg->drain_timeout_ms,
 		.term_timeout_ms = cfg->term_timeout_ms,
 		.stop_delay_ms = cfg->stop_delay_ms,
+		.stop_timeout_ms = cfg->stop_timeout_ms,
 		.ready_by_delay = cfg->ready == READY_DELAY && !cfg->node_cluster,
 		.ready_delay_ms = cfg->ready_delay_ms,
 		.ready_timeout_ms = cfg->ready_timeout_ms,
@@ -409,6 +410,15 @@ int baton_run(struct config *cfg, char **envp)
 		return 1;
 	}
 	settings_from_config(r, &settings);
+	/* The defaults are cut silently (a 30 s drain inside docker stop's 10 s is what they
+	 * mean); values the user gave are expected to hold, so a cut is announced. */
+	if (cfg->stop_phases_given && pool_stop_needs_ms(&settings) > settings.stop_timeout_ms)
+		log_warn("the stop sequence as set (--stop-delay %lld ms, --drain-timeout %lld ms, "
+			 "--term-timeout %lld ms) can take %lld ms, more than --stop-timeout %lld ms: "
+			 "its phases will be cut to fit, in that order",
+			 (long long)cfg->stop_delay_ms, (long long)cfg->drain_timeout_ms,
+			 (long long)cfg->term_timeout_ms, (long long)pool_stop_needs_ms(&settings),
+			 (long long)cfg->stop_timeout_ms);
 	pool_init(&r->pool, &settings);
 	log_debug("starting %d worker%s of '%s'", cfg->workers, cfg->workers == 1 ? "" : "s",
 		  cfg->command[0]);

@@ -345,10 +345,13 @@ void run_notify_extra(struct runner *r, const struct pool_action *a)
 void run_shutdown_extra(struct runner *r)
 {
 	/* Every process of the container dies with PID 1: let the control clients that have
-	 * their answer (a preStop `drain --wait`) hang up first, for a second at most. */
+	 * their answer (a preStop `drain --wait`) hang up first, for a second at most and never
+	 * past --stop-timeout. */
 	if (r->control) {
 		int64_t end = loop_now_ms() + 1000;
 
+		if (r->pool.stop_end_ms >= 0 && r->pool.stop_end_ms < end)
+			end = r->pool.stop_end_ms;
 		while (ctl_client_count(r->control) > 0 && loop_now_ms() < end) {
 			loop_set_deadline(&r->loop, end);
 			loop_run_once(&r->loop);

@@ -35,6 +35,9 @@ struct config {
 	int64_t drain_timeout_ms;
 	int64_t term_timeout_ms;
 	int64_t stop_delay_ms;
+	/* The whole stop sequence ends within this, whatever the phases above say. */
+	int64_t stop_timeout_ms;
+	bool stop_phases_given; /* a phase above was given by flag or variable */
 
 	/* Readiness. */
 	enum ready_mode ready;

@@ -109,6 +109,7 @@ struct pool_settings {
 	int64_t drain_timeout_ms;
 	int64_t term_timeout_ms;
 	int64_t stop_delay_ms;
+	int64_t stop_timeout_ms; /* the whole stop sequence ends within this; 0: no such bound */
 	bool ready_by_delay;
 	int64_t ready_delay_ms;
 	int64_t ready_timeout_ms;
@@ -134,6 +135,7 @@ struct pool {
 	int wanted;
 	enum pool_phase phase;
 	int64_t phase_deadline_ms;
+	int64_t stop_end_ms;    /* when the stop began + --stop-timeout, -1 before a stop */
 	unsigned generation;
 	bool ever_ready;
 	struct rollout ro;
@@ -197,6 +199,16 @@ int pool_find(const struct pool *pool, pid_t pid);
 /* The backoff before restarting a slot after `streak` consecutive failed starts:
  * 100 ms, doubling, capped at 10 s. */
 int64_t pool_backoff_ms(int streak);
+
+/* The end of --stop-timeout kept for the SIGKILLs and baton's own exit: a fifth of it, at most
+ * a second. The workers' phases end by stop_end - reserve, the other processes' SIGTERM by
+ * stop_end - reserve / 2. */
+int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms);
+
+/* How long the workers' part of the stop sequence can take as set (stop delay, drain, the
+ * SIGTERM step when the drain is not SIGTERM, and the reserve). When that is more than
+ * stop_timeout_ms, the phases will be cut to fit: the caller says so at start-up. */
+int64_t pool_stop_needs_ms(const struct pool_settings *s);
 
 /* Exit code or 128+signal of a waitpid status. */
 int pool_status_code(int wstatus);

@@ -230,6 +230,67 @@ static void test_stop_sequence_escalates(void **state)
 	bt_cleanup(&b);
 }
 
+/* With no flags, a worker and a daemon of its own session that both ignore SIGTERM: baton
+ * has exited within docker stop's 10 s (--stop-timeout's default), so docker never has to
+ * SIGKILL it; with --stop-timeout 4s, within 4 s. Returns how long the stop took. */
+static int64_t stop_with_stubborn_daemon(const char *const *args)
+{
+	struct bt b;
+	char cmd[512];
+	const char *full[8];
+	int64_t t0, took;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "setsid %s -i 15 & exec %s -i 15", bt_helper("worker"),
+		 bt_helper("worker"));
+	for (; args && args[n]; n++)
+		full[n] = args[n];
+	full[n++] = "--";
+	full[n++] = "sh";
+	full[n++] = "-c";
+	full[n++] = cmd;
+	full[n] = NULL;
+	bt_start(&b, 0, full, NULL);
+	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
+	assert_true(bt_wait_log(&b, "worker 1 started", 10000));
+	t0 = bt_now_ms();
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 137, 60000);
+	took = bt_now_ms() - t0;
+	print_message("stop took %lld ms (%s)\n", (long long)took, args ? args[1] : "no flags");
+	assert_int_equal(bt_log_count(&b, "will be cut to fit"), 0);
+	bt_cleanup(&b);
+	return took;
+}
+
+static void test_stop_fits_stop_timeout(void **state)
+{
+	(void)state;
+	assert_true(stop_with_stubborn_daemon(NULL) < 10000);
+	assert_true(stop_with_stubborn_daemon(W("--stop-timeout", "4s")) < 4000);
+}
+
+/* Values given that cannot fit are announced at start-up; the defaults are cut silently. */
+static void test_stop_timeout_warns_when_values_cannot_fit(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("--drain-timeout", "20s", "--", bt_helper("worker")), NULL);
+	assert_true(bt_wait_log(&b, "will be cut to fit", 10000));
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+
+	bt_start(&b, 0, W("--stop-timeout", "40s", "--drain-timeout", "20s", "--term-timeout", "5s",
+			  "--", bt_helper("worker")), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 1, 10000));
+	bt_signal(&b, SIGINT);
+	expect_exit(&b, 0, 10000);
+	assert_int_equal(bt_log_count(&b, "will be cut to fit"), 0);
+	bt_cleanup(&b);
+}
+
 /* A worker that exits early ends the wait at once: no fixed grace sleep. */
 static void test_stop_is_fast_when_workers_exit(void **state)
 {
@@ -528,6 +589,8 @@ int main(void)
 		cmocka_unit_test(test_crash_loop_guard),
 		cmocka_unit_test(test_stop_sequence_escalates),
 		cmocka_unit_test(test_stop_is_fast_when_workers_exit),
+		cmocka_unit_test(test_stop_fits_stop_timeout),
+		cmocka_unit_test(test_stop_timeout_warns_when_values_cannot_fit),
 		cmocka_unit_test(test_second_term_skips_a_step),
 		cmocka_unit_test(test_stop_status),
 		cmocka_unit_test(test_orphans_terminated_on_stop),

@@ -123,6 +123,8 @@ enum field {
 	F_DRAIN_TIMEOUT,
 	F_TERM_TIMEOUT,
 	F_STOP_DELAY,
+	F_STOP_TIMEOUT,
+	F_STOP_PHASES_GIVEN,
 	F_READY,
 	F_READY_DELAY,
 	F_READY_TIMEOUT,
@@ -153,6 +155,8 @@ static long long num_field(const struct config *c, enum field f)
 	case F_DRAIN_TIMEOUT: return c->drain_timeout_ms;
 	case F_TERM_TIMEOUT: return c->term_timeout_ms;
 	case F_STOP_DELAY: return c->stop_delay_ms;
+	case F_STOP_TIMEOUT: return c->stop_timeout_ms;
+	case F_STOP_PHASES_GIVEN: return c->stop_phases_given;
 	case F_READY: return c->ready;
 	case F_READY_DELAY: return c->ready_delay_ms;
 	case F_READY_TIMEOUT: return c->ready_timeout_ms;
@@ -216,6 +220,8 @@ static void test_defaults(void **state)
 	expect_field(&p, F_DRAIN_TIMEOUT, 30000, NULL);
 	expect_field(&p, F_TERM_TIMEOUT, 10000, NULL);
 	expect_field(&p, F_STOP_DELAY, 0, NULL);
+	expect_field(&p, F_STOP_TIMEOUT, 10000, NULL);
+	expect_field(&p, F_STOP_PHASES_GIVEN, false, NULL);
 	expect_field(&p, F_READY, READY_DELAY, NULL);
 	expect_field(&p, F_READY_DELAY, 1000, NULL);
 	expect_field(&p, F_READY_TIMEOUT, 60000, NULL);
@@ -266,6 +272,12 @@ static const struct opt_case {
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", "0", F_TERM_TIMEOUT, 0, NULL },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "15s", F_STOP_DELAY, 15000, NULL },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "1.5s", F_STOP_DELAY, 1500, NULL },
+	{ "stop-delay", 0, "BATON_STOP_DELAY", "0", F_STOP_PHASES_GIVEN, true, NULL },
+	{ "drain-timeout", 0, "BATON_DRAIN_TIMEOUT", "5s", F_STOP_PHASES_GIVEN, true, NULL },
+	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", "5s", F_STOP_PHASES_GIVEN, true, NULL },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "4s", F_STOP_TIMEOUT, 4000, NULL },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "2m", F_STOP_TIMEOUT, 120000, NULL },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "4s", F_STOP_PHASES_GIVEN, false, NULL },
 	{ "ready", 0, "BATON_READY", "notify", F_READY, READY_NOTIFY, NULL },
 	{ "ready", 0, "BATON_READY", "fd", F_READY, READY_FD, NULL },
 	{ "ready", 0, "BATON_READY", "delay:2s", F_READY, READY_DELAY, NULL },
@@ -454,6 +466,9 @@ static const struct bad_case {
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", "ten" },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "1d" },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "-5s" },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "0" },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "" },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "soon" },
 	{ "ready", 0, "BATON_READY", "delay:" },
 	{ "ready", 0, "BATON_READY", "delay:5x" },
 	{ "ready", 0, "BATON_READY", "delay:-1s" },
@@ -903,6 +918,7 @@ static void test_usage_mentions_options(void **state)
 		"--max-restarts", "BATON_MAX_RESTARTS", "--restart-window", "BATON_RESTART_WINDOW",
 		"--drain-signal", "BATON_DRAIN_SIGNAL", "--drain-timeout", "BATON_DRAIN_TIMEOUT",
 		"--term-timeout", "BATON_TERM_TIMEOUT", "--stop-delay", "BATON_STOP_DELAY",
+		"--stop-timeout", "BATON_STOP_TIMEOUT",
 		"--listen", "-l,", "BATON_LISTEN", "--backlog", "BATON_BACKLOG", "--ready ",
 		"BATON_READY,", "--ready-timeout", "BATON_READY_TIMEOUT", "--node-cluster",
 		"BATON_NODE_CLUSTER", "--user", "-u,", "BATON_USER", "--caps", "BATON_CAPS",

@@ -201,6 +201,20 @@ static void by_message(struct pool_settings *s)
 	s->ready_timeout_ms = 3000;
 }
 static void tty(struct pool_settings *s) { s->workers = 1; s->tty_foreground = true; }
+static void stop10(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 10000; }
+static void stop4(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 4000; }
+static void stop10_delay8(struct pool_settings *s)
+{
+	stop10(s);
+	s->stop_delay_ms = 8000;
+}
+static void stop10_usr1(struct pool_settings *s)
+{
+	stop10(s);
+	s->drain_signal = SIGUSR1;
+	s->drain_timeout_ms = 6000;
+	s->term_timeout_ms = 6000;
+}
 
 static const struct tcase cases[] = {
 	{ "start, ready, idle", NULL, {
@@ -320,6 +334,60 @@ static const struct tcase cases[] = {
 		{ SIG, SIGUSR1, 0, "sig(101,10) sig(102,10)" },
 		{ END, 0, 0, NULL } } },
 
+	/* ---- --stop-timeout: the phases are cut to fit, in order ---- */
+	{ "stop-timeout 10s: a 30 s drain is cut, everything is over by 10 s", stop10, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		/* the workers' phases end a second (the reserve) before the deadline */
+		{ TIME, 8999, 0, "" },
+		{ TIME, 1, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		/* the other processes' SIGTERM gets what is left but half the reserve */
+		{ TIME, 499, 0, "" },
+		{ TIME, 1, 0, "orphans(9)" },
+		/* a process stuck in the kernel does not keep baton past its deadline */
+		{ TIME, 499, 0, "" },
+		{ TIME, 1, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout 4s: the reserve is a fifth of it", stop4, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ TIME, 3199, 0, "" },
+		{ TIME, 1, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		{ TIME, 400, 0, "orphans(9)" },
+		{ GONE, 0, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: the stop delay comes first, the drain gets what is left", stop10_delay8, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "" },
+		{ TIME, 8000, 0, "drain(101,15)" },
+		{ TIME, 1000, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: the drain keeps its length, the SIGTERM step is cut", stop10_usr1, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,10)" },
+		{ TIME, 6000, 0, "sig(101,15)" },
+		{ TIME, 3000, 0, "sig(101,9)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: a quick stop leaves the other processes their SIGTERM time", stop10, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "stopped orphans(15)" },
+		{ TIME, 9499, 0, "" },
+		{ TIME, 1, 0, "orphans(9)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: a retiring worker's drain is cut by a stop", stop10, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "spawn(1)" }, { OK, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		{ TIME, 20000, 0, "" },
+		{ SIG, SIGTERM, 0, "rollout(1) drain(102,15)" },
+		{ TIME, 9000, 0, "sig(101,9) sig(102,9)" },
+		{ END, 0, 0, NULL } } },
+
 	/* ---- rollout ---- */
 	{ "rollout: one slot at a time, new ready before old drains", NULL, {
 		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
@@ -392,6 +460,29 @@ static void test_cases(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
+}
+
+/* What the start-up warning compares with --stop-timeout. */
+static void test_stop_needs(void **state)
+{
+	struct pool_settings s;
+
+	(void)state;
+	defaults(&s);
+	s.stop_timeout_ms = 10000;
+	assert_int_equal(pool_stop_reserve_ms(10000), 1000);
+	assert_int_equal(pool_stop_reserve_ms(4000), 800);
+	assert_int_equal(pool_stop_reserve_ms(60000), 1000);
+	/* SIGTERM is the drain: no separate SIGTERM step */
+	assert_int_equal(pool_stop_needs_ms(&s), 30000 + 1000);
+	s.drain_timeout_ms = 7000;
+	s.stop_delay_ms = 2000;
+	assert_int_equal(pool_stop_needs_ms(&s), 10000);
+	s.drain_signal = SIGQUIT;
+	assert_int_equal(pool_stop_needs_ms(&s), 20000);
+	s.drain_signal = SIGTERM;
+	s.drain_by_ipc = true;
+	assert_int_equal(pool_stop_needs_ms(&s), 20000);
 }
 
 static void test_backoff_table(void **state)
@@ -524,6 +615,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_backoff_table),
+		cmocka_unit_test(test_stop_needs),
 		cmocka_unit_test(test_status_codes),
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
