@@ -274,9 +274,10 @@ static void advance_stop(struct pool *pool, int w, int64_t now)
 		wk->step = STOP_KILL;
 		wk->deadline_ms = -1;
 	}
-	pool_emit_log(pool, LOG_WARN, "worker %d (pid %d) still running after %lld ms; sending SIG%s",
-		      wk->slot, (int)wk->pid, (long long)(now - wk->stop_started_ms),
-		      cfg_signal_name(a->sig, name, sizeof(name)));
+	a->level = LOG_WARN;
+	snprintf(a->msg, sizeof(a->msg), "worker %d (pid %d) still running after %lld ms; sending SIG%s",
+		 wk->slot, (int)wk->pid, (long long)(now - wk->stop_started_ms),
+		 cfg_signal_name(a->sig, name, sizeof(name)));
 }
 
 /* The workers are gone: signal every process left. After SIGTERM, the deadline leads to
@@ -431,6 +432,25 @@ static void check_pool_empty(struct pool *pool, int64_t now)
 	finish(pool, now, pool->natural_status);
 }
 
+/* Did the worker die of the signal the stop sequence sent it last? */
+static bool died_of_our_signal(const struct pool *pool, const struct worker *w, int code)
+{
+	int sig = code > 128 ? code - 128 : 0;
+
+	if (w->state != WS_STOPPING || sig == 0)
+		return false;
+	switch (w->step) {
+	case STOP_DRAIN:
+		return sig == pool->set.drain_signal && !pool->set.drain_by_ipc;
+	case STOP_TERM:
+		return sig == SIGTERM;
+	case STOP_KILL:
+		return sig == SIGKILL;
+	default:
+		return false;
+	}
+}
+
 /* Was this death one the stop sequence asked for? */
 static bool expected_stop_status(const struct pool *pool, const struct worker *w, int code)
 {
@@ -452,7 +472,16 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	bool was_ready = wk.ready_ms > 0;
 	char how[64];
 
-	pool_describe_status(how, sizeof(how), code);
+	/* Dying of the signal baton sent is how a stop ends, not a crash: "killed by SIGTERM"
+	 * on every stop would read as a failure. A SIGKILL was already warned about. */
+	if (died_of_our_signal(pool, &wk, code)) {
+		char name[16];
+
+		snprintf(how, sizeof(how), "stopped by the SIG%s baton sent",
+			 cfg_signal_name(code - 128, name, sizeof(name)));
+	} else {
+		pool_describe_status(how, sizeof(how), code);
+	}
 	pool_emit_log(pool, wk.state == WS_STOPPING || code == 0 ? LOG_INFO : LOG_WARN,
 		      "worker %d (pid %d) %s", wk.slot, (int)wk.pid, how);
 	if (s->cur == w)
@@ -604,6 +633,12 @@ void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now)
 
 	if (w >= 0)
 		worker_gone(pool, w, pool_status_code(wstatus), now);
+}
+
+void pool_orphans_killed(struct pool *pool, int n)
+{
+	if (n > 0 && pool->exit_status == 0)
+		pool->exit_status = 128 + SIGKILL;
 }
 
 void pool_children_gone(struct pool *pool, int64_t now)

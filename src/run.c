@@ -12,7 +12,6 @@
  */
 #include "baton/run.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include "baton/log.h"
 #include "baton/loop.h"
 #include "baton/pool.h"
+#include "baton/procs.h"
 #include "baton/reap.h"
 #include "baton/spawn.h"
 #include "run_int.h"
@@ -209,45 +209,75 @@ static void signal_worker(pid_t pid, int sig)
 		kill(pid, sig);
 }
 
-/* Every process left after the workers: orphans reparented to us. As PID 1 that is every
- * process of the namespace (kill(-1) spares only ourselves); as a subreaper it is our own
- * children, found in /proc, since kill(-1) would reach far beyond the container. */
+/* A SIGKILL at the end of a stop is a warning that names whom it reaches: a worker's process
+ * group (the worker itself is named by the pool's line), or the processes left after the
+ * workers. Those are orphans reparented to us: as PID 1 every process of the namespace, as a
+ * subreaper our own children, since kill(-1) would reach far beyond the container. */
+struct kill_walk {
+	pid_t self;
+	pid_t group;    /* a worker's process group, or 0 for the processes left */
+	int slot;
+	int sig;
+	int n;
+};
+
+static void kill_one(const struct proc_entry *p, void *ctx)
+{
+	struct kill_walk *k = ctx;
+	bool ours = k->group > 0 ? p->pgrp == k->group && p->pid != k->group
+				 : k->self == 1 || p->ppid == k->self;
+
+	if (!ours || p->state == 'Z' || kill(p->pid, k->sig) < 0)
+		return;
+	k->n++;
+	if (k->sig != SIGKILL)
+		return;
+	if (k->group > 0)
+		log_warn("pid %d (%s) of worker %d's process group still running; sending SIGKILL",
+			 (int)p->pid, p->cmd, k->slot);
+	else
+		log_warn("pid %d (%s) still running at the end of the stop; sending SIGKILL",
+			 (int)p->pid, p->cmd);
+}
+
 static int signal_orphans(int sig)
 {
-	DIR *dir;
-	struct dirent *de;
-	pid_t self = getpid();
-	int n = 0;
+	struct kill_walk k = { .self = getpid(), .sig = sig };
+	int err;
 
-	if (self == 1)
+	/* As PID 1, kill(-1) reaches every process at once: the walk is only there to name
+	 * them when they get SIGKILL. */
+	if (k.self == 1 && sig != SIGKILL)
 		return kill(-1, sig) == 0 ? 1 : 0;
-	dir = opendir("/proc");
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir))) {
-		char path[64], buf[512], *p;
-		int fd, ppid;
-		ssize_t len;
-		pid_t pid = (pid_t)atoi(de->d_name);
-
-		if (pid <= 0 || pid == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* The command name may hold spaces and parentheses: parse after the last ')'. */
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == self && kill(pid, sig) == 0)
-			n++;
+	err = procs_each(kill_one, &k);
+	if (k.self != 1)
+		return k.n;
+	/* Those forked during the walk; or, when /proc cannot be read, all of them unnamed. */
+	if (kill(-1, sig) == 0 && err < 0) {
+		log_warn("processes still running at the end of the stop (/proc: %s); sending SIGKILL",
+			 strerror(-err));
+		k.n++;
 	}
-	closedir(dir);
-	return n;
+	return k.n;
+}
+
+/* A stop-sequence step on a worker: the pool's line names the worker, and the command is
+ * added here, read before the signal can turn it into a zombie without one. */
+static void signal_stop_step(struct runner *r, const struct pool_action *a)
+{
+	struct proc_entry p;
+
+	if (a->msg[0] && procs_get(a->pid, &p) == 0)
+		log_msg(a->level, "%s (%s)", a->msg, p.cmd);
+	else if (a->msg[0])
+		log_msg(a->level, "%s", a->msg);
+	if (a->sig == SIGKILL) {
+		struct kill_walk k = { .self = getpid(), .group = a->pid, .sig = SIGKILL,
+				       .slot = r->pool.workers[a->worker].slot };
+
+		procs_each(kill_one, &k);
+	}
+	signal_worker(a->pid, a->sig);
 }
 
 static void on_reaped(void *ctx, pid_t pid, int wstatus)
@@ -287,14 +317,19 @@ void run_actions(struct runner *r)
 				  (int)a.pid, cfg_signal_name(a.sig, name, sizeof(name)));
 			break;
 		case ACT_SIGNAL:
-			signal_worker(a.pid, a.sig);
+			signal_stop_step(r, &a);
 			break;
-		case ACT_SIGNAL_ORPHANS:
-			if (signal_orphans(a.sig) > 0)
+		case ACT_SIGNAL_ORPHANS: {
+			int n = signal_orphans(a.sig);
+
+			if (n > 0)
 				log_debug("sent SIG%s to the remaining processes",
 					  cfg_signal_name(a.sig, name, sizeof(name)));
+			if (n > 0 && a.sig == SIGKILL)
+				pool_orphans_killed(&r->pool, n);
 			reap_children(r);
 			break;
+		}
 		case ACT_LOG:
 			log_msg(a.level, "%s", a.msg);
 			break;

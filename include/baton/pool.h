@@ -79,7 +79,9 @@ enum action_kind {
 	ACT_SPAWN,           /* spawn worker `worker` (slot, generation in the table) */
 	ACT_DRAIN,           /* first step of the stop sequence for `worker`: send `sig` (or the
 			      * Node cluster disconnect, when the loop speaks it) */
-	ACT_SIGNAL,          /* send `sig` to the process group of `pid` */
+	ACT_SIGNAL,          /* send `sig` to the process group of `pid`; a step of the stop
+			      * sequence carries its line in `msg` at `level`, which the loop logs
+			      * with the command of `pid` */
 	ACT_SIGNAL_ORPHANS,  /* send `sig` to every other process left, then report
 			      * pool_children_gone() if none is left */
 	ACT_LOG,             /* log `msg` at `level` */
@@ -183,6 +185,10 @@ void pool_stop(struct pool *pool, int64_t now);
 
 /* Time passed: fire every deadline <= now. */
 void pool_tick(struct pool *pool, int64_t now);
+
+/* The end of a stop had to SIGKILL n processes besides the workers: unless baton already
+ * exits with a failure, its status says so, 137 as for a worker. */
+void pool_orphans_killed(struct pool *pool, int n);
 
 /* No child process is left (waitpid said ECHILD). */
 void pool_children_gone(struct pool *pool, int64_t now);

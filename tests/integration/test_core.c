@@ -259,6 +259,14 @@ static int64_t stop_with_stubborn_daemon(const char *const *args)
 	took = bt_now_ms() - t0;
 	print_message("stop took %lld ms (%s)\n", (long long)took, args ? args[1] : "no flags");
 	assert_int_equal(bt_log_count(&b, "will be cut to fit"), 0);
+	/* One warning for each process SIGKILLed, naming its pid and command. */
+	if (bt_log_count(&b, "sending SIGKILL") != 2 ||
+	    bt_log_count(&b, "still running at the end of the stop; sending SIGKILL") != 1 ||
+	    bt_log_count(&b, "worker -i 15) still running at the end") != 1 ||
+	    bt_log_count(&b, "; sending SIGKILL (") != 1) {
+		bt_dump(&b);
+		fail_msg("expected one SIGKILL warning for the worker and one for the daemon");
+	}
 	bt_cleanup(&b);
 	return took;
 }
@@ -304,6 +312,9 @@ static void test_stop_is_fast_when_workers_exit(void **state)
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
 	assert_true(bt_now_ms() - t0 < 5000);
+	/* Dying of the SIGTERM baton sent is a normal stop, not "killed by SIGTERM". */
+	assert_int_equal(bt_log_count(&b, "stopped by the SIGTERM baton sent"), 3);
+	assert_int_equal(bt_log_count(&b, "killed by"), 0);
 	bt_cleanup(&b);
 }
 
@@ -358,9 +369,9 @@ static void test_orphans_terminated_on_stop(void **state)
 	assert_true(bt_wait_out_n(&b, "orphan got 15", 3, 2000));
 	bt_cleanup(&b);
 
-	/* Orphans that ignore SIGTERM: baton waits --term-timeout for them, then SIGKILLs them
-	 * (as PID 1 its own exit would kill them too, so the wait and the log line are what
-	 * tell the escalation happened). */
+	/* Orphans that ignore SIGTERM: baton waits --term-timeout for them, then SIGKILLs them,
+	 * with a warning for each, and its exit status says so (as PID 1 its own exit would kill
+	 * them too, so the wait, the lines and the status are what tell the escalation happened). */
 	bt_start(&b, 0, W("-v", "--term-timeout", "500ms", "--", bt_helper("worker"), "-o", "2", "-O"),
 		 NULL);
 	assert_true(bt_wait_out_n(&b, "orphan ", 2, 10000));
@@ -368,11 +379,13 @@ static void test_orphans_terminated_on_stop(void **state)
 		int64_t t0 = bt_now_ms();
 
 		bt_signal(&b, SIGTERM);
-		expect_exit(&b, 0, 10000);
+		expect_exit(&b, 137, 10000);
 		assert_true(bt_now_ms() - t0 >= 400);
 	}
 	assert_int_equal(bt_log_count(&b, "sent SIGTERM to the remaining processes"), 1);
 	assert_int_equal(bt_log_count(&b, "sent SIGKILL to the remaining processes"), 1);
+	assert_int_equal(bt_log_count(&b, "warn: pid "), 2);
+	assert_int_equal(bt_log_count(&b, "still running at the end of the stop; sending SIGKILL"), 2);
 	bt_cleanup(&b);
 }
 

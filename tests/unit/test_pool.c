@@ -39,6 +39,7 @@ enum ev {
 	GONE,      /* no child left */
 	RELOAD,
 	SCALE,     /* to a workers */
+	KILLED,    /* the end of a stop SIGKILLed a processes besides the workers */
 	END,
 };
 
@@ -167,6 +168,9 @@ static void run_case(const struct tcase *c)
 			break;
 		case SCALE:
 			pool_scale(&pool, st->a, now, err, sizeof(err));
+			break;
+		case KILLED:
+			pool_orphans_killed(&pool, st->a);
 			break;
 		case END:
 			break;
@@ -388,6 +392,23 @@ static const struct tcase cases[] = {
 		{ TIME, 9000, 0, "sig(101,9) sig(102,9)" },
 		{ END, 0, 0, NULL } } },
 
+	{ "other processes SIGKILLed at the end of a stop: exit 137", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "stopped orphans(15)" },
+		{ TIME, 10000, 0, "orphans(9)" },
+		{ KILLED, 2, 0, "" },
+		{ GONE, 0, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "... but a worker's own failure status stays", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 3, "stopped orphans(15)" },
+		{ TIME, 10000, 0, "orphans(9)" },
+		{ KILLED, 1, 0, "" },
+		{ GONE, 0, 0, "exit(3)" },
+		{ END, 0, 0, NULL } } },
+
 	/* ---- rollout ---- */
 	{ "rollout: one slot at a time, new ready before old drains", NULL, {
 		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
@@ -581,6 +602,61 @@ static void test_rollback_says_how_the_new_version_ended(void **state)
 	}
 }
 
+/* The lines of a stop: the worker's own death by the signal baton sent is a normal stop; a
+ * SIGKILL step is a warning carried by the signal action (the loop adds the command). */
+static void test_stop_lines(void **state)
+{
+	static const struct {
+		int drain_signal, code;
+		int64_t wait_ms;         /* time before the exit: 0, or past the drain step */
+		const char *want;
+		enum log_level level;
+	} lines[] = {
+		{ SIGTERM, 128 + SIGTERM, 0, "worker 1 (pid 101) stopped by the SIGTERM baton sent", LOG_INFO },
+		{ SIGQUIT, 128 + SIGQUIT, 0, "worker 1 (pid 101) stopped by the SIGQUIT baton sent", LOG_INFO },
+		{ SIGQUIT, 128 + SIGTERM, 30000, "worker 1 (pid 101) stopped by the SIGTERM baton sent", LOG_INFO },
+		{ SIGTERM, 0, 0, "worker 1 (pid 101) exited with status 0", LOG_INFO },
+		/* not the signal baton sent: says what happened */
+		{ SIGTERM, 128 + SIGSEGV, 0, "worker 1 (pid 101) was killed by SIGSEGV", LOG_INFO },
+		{ SIGQUIT, 128 + SIGTERM, 0, "worker 1 (pid 101) was killed by SIGTERM", LOG_INFO },
+		{ SIGTERM, 128 + SIGKILL, 30000, "worker 1 (pid 101) stopped by the SIGKILL baton sent", LOG_INFO },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct pool_settings s;
+		struct pool_action a;
+		bool found = false, kill_warned = false;
+
+		defaults(&s);
+		s.workers = 1;
+		s.drain_signal = lines[i].drain_signal;
+		pool_init(&pool, &s);
+		pool_start(&pool, 0);
+		pool_spawned(&pool, 0, 101, 0, 0);
+		pool_signal(&pool, SIGTERM, 1000);
+		if (lines[i].wait_ms)
+			pool_tick(&pool, 1000 + lines[i].wait_ms);
+		pool_exited(&pool, 101, wstatus_of(lines[i].code), 1000 + lines[i].wait_ms);
+		while (pool_next_action(&pool, &a)) {
+			if (a.kind == ACT_LOG && strcmp(a.msg, lines[i].want) == 0) {
+				found = true;
+				assert_int_equal(a.level, lines[i].level);
+			}
+			if (a.kind == ACT_LOG)
+				assert_null(strstr(a.msg, "sending SIG"));
+			if (a.kind == ACT_SIGNAL && a.sig == SIGKILL) {
+				assert_int_equal(a.level, LOG_WARN);
+				assert_non_null(strstr(a.msg, "worker 1 (pid 101) still running after"));
+				kill_warned = true;
+			}
+		}
+		if (!found)
+			fail_msg("case %zu: no line '%s'", i, lines[i].want);
+		assert_int_equal(kill_warned, lines[i].code == 128 + SIGKILL);
+	}
+}
+
 /* The window of the crash-loop guard slides: restarts spread over time are fine. */
 static void test_guard_window_slides(void **state)
 {
@@ -616,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_backoff_table),
 		cmocka_unit_test(test_stop_needs),
+		cmocka_unit_test(test_stop_lines),
 		cmocka_unit_test(test_status_codes),
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
