@@ -31,8 +31,8 @@ const char cfg_usage[] =
 	"Pool:\n"
 	"  -w, --workers N|auto       workers to run; auto = usable CPUs (BATON_WORKERS, 1)\n"
 	"      --restart POLICY       always|on-failure|never (BATON_RESTART, on-failure)\n"
-	"      --max-restarts N       crash-loop guard: restarts allowed per window\n"
-	"                             (BATON_MAX_RESTARTS, 10)\n"
+	"      --max-restarts N|unlimited  crash-loop guard: restarts allowed per window;\n"
+	"                             unlimited: never give up (BATON_MAX_RESTARTS, 10)\n"
 	"      --restart-window DUR   (BATON_RESTART_WINDOW, 60s)\n"
 	"Stopping:\n"
 	"      --drain-signal SIG     first signal of the stop sequence (BATON_DRAIN_SIGNAL, TERM)\n"
@@ -223,7 +223,11 @@ static int set_max_restarts(struct config *cfg, const char *v, const char **expe
 {
 	long n;
 
-	*expected = "a number from 0 to 10000";
+	*expected = "a number from 0 to 10000, or unlimited";
+	if (strcasecmp(v, "unlimited") == 0) {
+		cfg->max_restarts = CFG_RESTARTS_UNLIMITED;
+		return 0;
+	}
 	if (parse_small_int(v, 0, 10000, &n) < 0)
 		return -EINVAL;
 	cfg->max_restarts = (int)n;

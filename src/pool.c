@@ -380,6 +380,8 @@ static bool restart_allowed(struct pool *pool, int64_t now)
 	int cap = pool->set.max_restarts + 1;
 	int oldest;
 
+	if (pool->set.max_restarts == CFG_RESTARTS_UNLIMITED)
+		return true; /* the backoff alone paces the restarts */
 	if (cap > POOL_MAX_RESTART_LOG)
 		cap = POOL_MAX_RESTART_LOG;
 	pool->restart_log[(pool->restart_log_head + pool->restart_log_len) % cap] = now;

@@ -16,6 +16,9 @@
  * supervisor size its tables once at start-up. */
 #define CFG_MAX_WORKERS 256
 #define CFG_MAX_LISTEN 16
+/* --max-restarts unlimited: the crash-loop guard never gives up. 0 keeps its meaning (no
+ * restart at all is allowed), so "never give up" is a word of its own. */
+#define CFG_RESTARTS_UNLIMITED (-1)
 
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum ready_mode { READY_DELAY, READY_NOTIFY, READY_FD, READY_MESSAGE };
@@ -26,7 +29,7 @@ struct config {
 	/* Pool. workers == 0 means "auto": resolved from the CPUs at start-up. */
 	int workers;
 	enum restart_policy restart;
-	int max_restarts;
+	int max_restarts;           /* CFG_RESTARTS_UNLIMITED: never give up */
 	int64_t restart_window_ms;
 
 	/* Stop sequence: drain signal, then TERM, then KILL. */

@@ -206,6 +206,20 @@ static void test_crash_loop_guard(void **state)
 	assert_true(bt_log_count(&b, "crash loop") == 1);
 	assert_int_equal(bt_log_count(&b, "restarting worker 1"), 3);
 	bt_cleanup(&b);
+
+	/* --max-restarts unlimited never gives up: a worker that is ready, then crashes, is
+	 * restarted at once, far more often than the default guard of 10 per minute allows. */
+	bt_start(&b, 0, W("--max-restarts", "unlimited", "--ready", "delay:10ms", "--", "sh", "-c",
+			  "sleep 0.05; exit 7"), NULL);
+	if (!bt_wait_log_n(&b, "restarting worker 1", 15, 30000)) {
+		bt_dump(&b);
+		fail_msg("fewer than 15 restarts");
+	}
+	assert_false(bt_wait_exit(&b, 0));
+	assert_int_equal(bt_log_count(&b, "crash loop"), 0);
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 10000));
+	bt_cleanup(&b);
 }
 
 /* A worker that ignores the drain signal and SIGTERM is SIGKILLed after both timeouts, and
@@ -456,10 +470,13 @@ static void test_child_is_clean(void **state)
 static void test_zero_idle_wakeups(void **state)
 {
 	struct bt b;
-	char before[32], after[32];
+	char before[32], after[32], ctl[64];
 
 	(void)state;
-	bt_start(&b, 0, W("-w", "2", "--ready", "delay:100ms", "--", bt_helper("worker")), NULL);
+	/* A control socket of its own: the machine's /run/baton.sock may be polled by others. */
+	snprintf(ctl, sizeof(ctl), "/tmp/baton-idle-%d.sock", (int)getpid());
+	bt_start(&b, 0, W("-w", "2", "--ready", "delay:100ms", "--control", ctl, "--",
+			  bt_helper("worker")), NULL);
 	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
 	usleep(500 * 1000); /* past the readiness delay: nothing is scheduled any more */
 	assert_true(bt_proc_status(b.baton, "voluntary_ctxt_switches", before, sizeof(before)));
@@ -469,6 +486,7 @@ static void test_zero_idle_wakeups(void **state)
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
 	bt_cleanup(&b);
+	unlink(ctl);
 }
 
 static void test_bad_input_exits_2(void **state)

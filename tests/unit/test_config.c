@@ -260,6 +260,10 @@ static const struct opt_case {
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "0", F_MAX_RESTARTS, 0, NULL },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "3", F_MAX_RESTARTS, 3, NULL },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "10000", F_MAX_RESTARTS, 10000, NULL },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "unlimited", F_MAX_RESTARTS,
+	  CFG_RESTARTS_UNLIMITED, NULL },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "UNLIMITED", F_MAX_RESTARTS,
+	  CFG_RESTARTS_UNLIMITED, NULL },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "2m", F_RESTART_WINDOW, 120000, NULL },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "90", F_RESTART_WINDOW, 90000, NULL },
 	{ "drain-signal", 0, "BATON_DRAIN_SIGNAL", "QUIT", F_DRAIN_SIGNAL, SIGQUIT, NULL },
@@ -446,6 +450,8 @@ static const struct bad_case {
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "-1" },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "10001" },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "many" },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "unlimitedx" },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "infinite" },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "0" },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "5x" },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "" },
@@ -915,7 +921,7 @@ static void test_usage_mentions_options(void **state)
 {
 	static const char *const words[] = {
 		"--workers", "-w,", "BATON_WORKERS", "--restart ", "BATON_RESTART,",
-		"--max-restarts", "BATON_MAX_RESTARTS", "--restart-window", "BATON_RESTART_WINDOW",
+		"--max-restarts", "unlimited", "BATON_MAX_RESTARTS", "--restart-window", "BATON_RESTART_WINDOW",
 		"--drain-signal", "BATON_DRAIN_SIGNAL", "--drain-timeout", "BATON_DRAIN_TIMEOUT",
 		"--term-timeout", "BATON_TERM_TIMEOUT", "--stop-delay", "BATON_STOP_DELAY",
 		"--stop-timeout", "BATON_STOP_TIMEOUT",

@@ -657,6 +657,35 @@ static void test_stop_lines(void **state)
 	}
 }
 
+/* --max-restarts unlimited: far more crashes than the ring of the guard holds, none gives up;
+ * each waits its backoff. */
+static void test_unlimited_restarts(void **state)
+{
+	struct pool_settings s;
+	struct pool_action a;
+	int64_t now = 0;
+	pid_t pid = 300;
+
+	(void)state;
+	defaults(&s);
+	s.workers = 1;
+	s.max_restarts = CFG_RESTARTS_UNLIMITED;
+	pool_init(&pool, &s);
+	pool_start(&pool, now);
+	pool_spawned(&pool, 0, pid, 0, now);
+	for (int i = 0; i < POOL_MAX_RESTART_LOG + 50; i++) {
+		pool_exited(&pool, pid, 7 << 8, now);
+		assert_int_equal(pool.phase, PH_RUNNING);
+		now = pool_next_deadline(&pool);
+		assert_true(now >= 0);
+		pool_tick(&pool, now);
+		assert_int_equal(pool.workers[0].state, WS_SPAWNING);
+		pool_spawned(&pool, 0, ++pid, 0, now);
+		while (pool_next_action(&pool, &a))
+			assert_int_not_equal(a.kind, ACT_EXIT);
+	}
+}
+
 /* The window of the crash-loop guard slides: restarts spread over time are fine. */
 static void test_guard_window_slides(void **state)
 {
@@ -693,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_table),
 		cmocka_unit_test(test_stop_needs),
 		cmocka_unit_test(test_stop_lines),
+		cmocka_unit_test(test_unlimited_restarts),
 		cmocka_unit_test(test_status_codes),
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
