@@ -41,6 +41,13 @@ const char cfg_usage[] =
 	"      --stop-delay DUR       keep serving this long after SIGTERM (BATON_STOP_DELAY, 0)\n"
 	"      --stop-timeout DUR     the whole stop sequence ends within this; its phases are\n"
 	"                             cut to fit, in order (BATON_STOP_TIMEOUT, 10s)\n"
+	"Signals and exit status:\n"
+	"      --signal-map FROM:TO[,...]  forward FROM to the workers as TO; TO 0 drops it\n"
+	"                             (BATON_SIGNAL_MAP; e.g. QUIT:TERM,WINCH:0)\n"
+	"      --reload-signal SIG|none  the signal that starts a rollout; any other, HUP\n"
+	"                             included, is forwarded (BATON_RELOAD_SIGNAL, HUP)\n"
+	"      --exit-map CODE:CODE[,...]  statuses taken as others, e.g. 143:0\n"
+	"                             (BATON_EXIT_MAP)\n"
 	"Sockets and readiness:\n"
 	"  -l, --listen ADDR[=NAME]   PORT, HOST:PORT, [IPV6]:PORT, tcp://HOST:PORT, unix:/PATH;\n"
 	"                             repeatable (BATON_LISTEN, comma-separated)\n"
@@ -186,6 +193,13 @@ const char *cfg_signal_name(int sig, char *buf, size_t len)
 	return buf;
 }
 
+int cfg_map_exit(const short exit_map[256], int status)
+{
+	if (status < 0 || status > 255 || exit_map[status] == 0)
+		return status;
+	return exit_map[status] - 1;
+}
+
 /* ---- the option table ---- */
 
 typedef int (*opt_setter)(struct config *cfg, const char *value, const char **expected);
@@ -298,6 +312,92 @@ static int set_drain_signal(struct config *cfg, const char *v, const char **expe
 	cfg->drain_signal = sig;
 	cfg->drain_signal_explicit = true;
 	return 0;
+}
+
+/* Signals baton acts on itself, never forwarded: they cannot be a --signal-map FROM or the
+ * --reload-signal. */
+static bool own_signal(int sig)
+{
+	return sig == SIGTERM || sig == SIGINT || sig == SIGCHLD || sig == SIGKILL || sig == SIGSTOP;
+}
+
+/* Each "A:B" of a comma-separated list, NUL-terminated in a copy, to fn. */
+static int each_pair(struct config *cfg, const char *v,
+		     int (*fn)(struct config *cfg, const char *a, const char *b))
+{
+	char copy[512], *rest = copy, *item;
+	int n = 0;
+
+	if (strlen(v) >= sizeof(copy))
+		return -EINVAL;
+	strcpy(copy, v);
+	/* strsep, not strtok: an empty item ("A:B,,") is a mistake, not nothing. */
+	while ((item = strsep(&rest, ","))) {
+		char *colon;
+
+		while (*item == ' ')
+			item++;
+		colon = strchr(item, ':');
+		if (!colon || colon == item)
+			return -EINVAL;
+		*colon = '\0';
+		if (fn(cfg, item, colon + 1) < 0)
+			return -EINVAL;
+		n++;
+	}
+	return n > 0 ? 0 : -EINVAL;
+}
+
+static int map_signal(struct config *cfg, const char *a, const char *b)
+{
+	int from, to;
+
+	if (cfg_parse_signal(a, &from) < 0 || own_signal(from))
+		return -EINVAL;
+	if (strcmp(b, "0") == 0)
+		to = CFG_SIG_DROP;
+	else if (cfg_parse_signal(b, &to) < 0 || to == SIGSTOP || to == SIGCHLD)
+		return -EINVAL;
+	cfg->signal_map[from] = to == from ? 0 : to;
+	return 0;
+}
+
+static int set_signal_map(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "FROM:TO[,FROM:TO...] of signals such as USR1:USR2 or WINCH:0 (TO 0 drops "
+		    "it; TERM, INT, CHLD, KILL and STOP are not forwarded)";
+	return each_pair(cfg, v, map_signal);
+}
+
+static int set_reload_signal(struct config *cfg, const char *v, const char **expected)
+{
+	int sig;
+
+	*expected = "a signal such as HUP or USR2, or none (not TERM, INT, CHLD, KILL or STOP)";
+	if (strcasecmp(v, "none") == 0) {
+		cfg->reload_signal = 0;
+		return 0;
+	}
+	if (cfg_parse_signal(v, &sig) < 0 || own_signal(sig))
+		return -EINVAL;
+	cfg->reload_signal = sig;
+	return 0;
+}
+
+static int map_exit(struct config *cfg, const char *a, const char *b)
+{
+	long from, to;
+
+	if (parse_small_int(a, 0, 255, &from) < 0 || parse_small_int(b, 0, 255, &to) < 0)
+		return -EINVAL;
+	cfg->exit_map[from] = (short)(to + 1);
+	return 0;
+}
+
+static int set_exit_map(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "CODE:CODE[,CODE:CODE...] of statuses from 0 to 255, such as 143:0";
+	return each_pair(cfg, v, map_exit);
 }
 
 static int set_ready(struct config *cfg, const char *v, const char **expected)
@@ -454,6 +554,9 @@ static const struct option_row rows[] = {
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", set_term_timeout, false },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", set_stop_delay, false },
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", set_stop_timeout, false },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", set_signal_map, false },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", set_reload_signal, false },
+	{ "exit-map", 0, "BATON_EXIT_MAP", set_exit_map, false },
 	{ "ready", 0, "BATON_READY", set_ready, false },
 	{ "ready-timeout", 0, "BATON_READY_TIMEOUT", set_ready_timeout, false },
 	{ "listen", 'l', "BATON_LISTEN", set_listen, true },
@@ -482,6 +585,7 @@ void cfg_defaults(struct config *cfg)
 	cfg->drain_timeout_ms = 30 * 1000;
 	cfg->term_timeout_ms = 10 * 1000;
 	cfg->stop_timeout_ms = 10 * 1000; /* docker stop's own grace period */
+	cfg->reload_signal = SIGHUP;
 	cfg->ready = READY_DELAY;
 	cfg->ready_delay_ms = 1000;
 	cfg->ready_timeout_ms = 60 * 1000;
@@ -633,6 +737,14 @@ int cfg_parse(struct config *cfg, int argc, char **argv, char **envp, enum cfg_a
 		}
 	}
 
+	if (cfg->reload_signal && cfg->signal_map[cfg->reload_signal]) {
+		char name[16];
+
+		snprintf(err, errlen, "--signal-map: SIG%s starts a rollout and is not forwarded "
+			 "(choose another with --reload-signal, or none)",
+			 cfg_signal_name(cfg->reload_signal, name, sizeof(name)));
+		return -EINVAL;
+	}
 	if (cfg->ready == READY_MESSAGE && !cfg->node_cluster) {
 		snprintf(err, errlen, "--ready message needs --node-cluster");
 		return -EINVAL;

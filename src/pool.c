@@ -472,6 +472,9 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	struct worker wk = pool->workers[w];
 	struct slot *s = &pool->slots[wk.slot];
 	bool was_ready = wk.ready_ms > 0;
+	/* What the status counts as (--exit-map): 143:0 makes a SIGTERM of the worker's own a
+	 * success for --restart on-failure and for baton's exit status. Logs keep the real one. */
+	int judged = cfg_map_exit(pool->set.exit_map, code);
 	char how[64];
 
 	/* Dying of the signal baton sent is how a stop ends, not a crash: "killed by SIGTERM"
@@ -497,8 +500,9 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	if (pool->phase != PH_RUNNING) {
 		bool by_stop = wk.state == WS_STOPPING && wk.why == WHY_SHUTDOWN;
 
-		if (pool->stop_status < 0 && !(by_stop && expected_stop_status(pool, &wk, code)))
-			pool->stop_status = code;
+		if (pool->stop_status < 0 && judged != 0 &&
+		    !(by_stop && expected_stop_status(pool, &wk, code)))
+			pool->stop_status = judged;
 		check_all_stopped(pool, now);
 		return;
 	}
@@ -509,7 +513,7 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	}
 	if (wk.state == WS_STOPPING) {
 		if (wk.why == WHY_READY_LATE && s->active)
-			schedule_restart(pool, wk.slot, false, code, now);
+			schedule_restart(pool, wk.slot, false, judged, now);
 		check_pool_empty(pool, now);
 		return;
 	}
@@ -522,13 +526,13 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		return;
 	}
 	if (pool->set.restart == RESTART_ALWAYS ||
-	    (pool->set.restart == RESTART_ON_FAILURE && code != 0)) {
+	    (pool->set.restart == RESTART_ON_FAILURE && judged != 0)) {
 		if (s->active && s->cur < 0)
-			schedule_restart(pool, wk.slot, was_ready, code, now);
+			schedule_restart(pool, wk.slot, was_ready, judged, now);
 	} else {
 		s->done = true;
-		if (code != 0 && pool->natural_status == 0)
-			pool->natural_status = code;
+		if (judged != 0 && pool->natural_status == 0)
+			pool->natural_status = judged;
 	}
 	check_pool_empty(pool, now);
 }
@@ -653,7 +657,11 @@ void pool_children_gone(struct pool *pool, int64_t now)
 	pool->phase = PH_EXITED;
 	pool->phase_deadline_ms = -1;
 	a = pool_emit(pool, ACT_EXIT);
-	a->status = pool->exit_status;
+	/* baton's own status too: a 137 of the stop, a crash loop's status, 126 or 127. */
+	a->status = cfg_map_exit(pool->set.exit_map, pool->exit_status);
+	if (a->status != pool->exit_status)
+		pool_emit_log(pool, LOG_INFO, "exit status %d, mapped to %d (--exit-map)",
+			      pool->exit_status, a->status);
 }
 
 void pool_signal(struct pool *pool, int sig, int64_t now)
@@ -687,10 +695,21 @@ void pool_signal(struct pool *pool, int sig, int64_t now)
 		}
 		return;
 	}
-	if (sig == SIGHUP) {
+	if (sig == pool->set.reload_signal) {
 		if (pool_reload(pool, now, err, sizeof(err)) < 0)
-			pool_emit_log(pool, LOG_WARN, "SIGHUP ignored: %s", err);
+			pool_emit_log(pool, LOG_WARN, "SIG%s ignored: %s",
+				      cfg_signal_name(sig, buf, sizeof(buf)), err);
 		return;
+	}
+	if (sig > 0 && sig < CFG_NSIG && pool->set.signal_map[sig]) {
+		int to = pool->set.signal_map[sig];
+
+		pool_emit_log(pool, LOG_DEBUG, "SIG%s %s (--signal-map)",
+			      cfg_signal_name(sig, buf, sizeof(buf)),
+			      to == CFG_SIG_DROP ? "dropped" : "forwarded as mapped");
+		if (to == CFG_SIG_DROP)
+			return;
+		sig = to;
 	}
 	/* Everything else goes to the serving workers' process groups. A rollout's new worker
 	 * that is not ready yet is spared: most programs die of USR1 before they install a

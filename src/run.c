@@ -408,7 +408,10 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 		 * started in the foreground of it. */
 		.tty_foreground = cfg->workers == 1 && isatty(STDIN_FILENO) &&
 				  tcgetpgrp(STDIN_FILENO) == getpgrp(),
+		.reload_signal = cfg->reload_signal,
 	};
+	memcpy(s->signal_map, cfg->signal_map, sizeof(s->signal_map));
+	memcpy(s->exit_map, cfg->exit_map, sizeof(s->exit_map));
 }
 
 int baton_run(struct config *cfg, char **envp)

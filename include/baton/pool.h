@@ -116,6 +116,9 @@ struct pool_settings {
 	int64_t ready_delay_ms;
 	int64_t ready_timeout_ms;
 	bool tty_foreground;    /* one worker holds the terminal: Ctrl-C means "stop" */
+	int reload_signal;      /* starts a rollout; 0 none */
+	int signal_map[CFG_NSIG]; /* as struct config's: 0 as is, CFG_SIG_DROP, or the signal */
+	short exit_map[256];    /* as struct config's (cfg_map_exit) */
 };
 
 struct rollout {

@@ -93,6 +93,83 @@ static void test_signals_reach_the_process_group(void **state)
 	bt_cleanup(&b);
 }
 
+/* --signal-map USR1:USR2,WINCH:0: a worker sees SIGUSR2 for each SIGUSR1 sent to baton and
+ * never a SIGWINCH. */
+static void test_signal_map(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "2", "--signal-map", "USR1:USR2,WINCH:0", "--ready", "delay:50ms",
+			  "--", bt_helper("worker"), "-s"), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
+	assert_true(bt_wait_log_n(&b, "started (pid", 2, 10000));
+	bt_signal(&b, SIGUSR1);
+	assert_true(bt_wait_out_n(&b, " got 12\n", 2, 10000));
+	bt_signal(&b, SIGWINCH);
+	/* A signal sent after the WINCH arrives after it would have: then none came. */
+	bt_signal(&b, SIGQUIT);
+	assert_true(bt_wait_out_n(&b, " got 3\n", 2, 10000));
+	bt_signal(&b, SIGUSR1);
+	assert_true(bt_wait_out_n(&b, " got 12\n", 4, 10000));
+	{
+		char *out = bt_read_file(b.out);
+
+		assert_non_null(out);
+		if (strstr(out, " got 28\n") || strstr(out, " got 10\n")) {
+			bt_dump(&b);
+			fail_msg("a worker saw SIGWINCH or SIGUSR1");
+		}
+		free(out);
+	}
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+}
+
+/* --reload-signal USR2: SIGUSR2 rolls the pool, and SIGHUP reaches the workers. */
+static void test_reload_signal(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "2", "--reload-signal", "USR2", "--ready", "delay:50ms", "--",
+			  bt_helper("worker"), "-s"), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
+	assert_true(bt_wait_log_n(&b, "started (pid", 2, 10000));
+	bt_signal(&b, SIGHUP);
+	assert_true(bt_wait_out_n(&b, " got 1\n", 2, 10000));
+	assert_int_equal(bt_log_count(&b, "rollout"), 0);
+	bt_signal(&b, SIGUSR2);
+	if (!bt_wait_log(&b, "rollout of generation 2", 10000) ||
+	    !bt_wait_out_n(&b, "started", 4, 20000)) {
+		bt_dump(&b);
+		fail_msg("SIGUSR2 did not roll the pool");
+	}
+	assert_int_equal(bt_log_count(&b, " got 12\n"), 0);
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 20000);
+	bt_cleanup(&b);
+}
+
+/* --exit-map 143:0: a worker killed by SIGTERM on its own (not by a stop) is a success: with
+ * -w 1 it is not restarted and baton exits 0. Without the map it is a failure, restarted. */
+static void test_exit_map(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "1", "--exit-map", "143:0", "--", "sh", "-c", "kill -TERM $$"),
+		 NULL);
+	expect_exit(&b, 0, 10000);
+	assert_int_equal(bt_log_count(&b, "restarting"), 0);
+	bt_cleanup(&b);
+
+	bt_start(&b, 0, W("-w", "1", "--", "sh", "-c", "kill -TERM $$"), NULL);
+	assert_true(bt_wait_log(&b, "restarting worker 1", 10000));
+	bt_cleanup(&b);
+}
+
 struct exit_case {
 	const char *const *args;
 	int status;
@@ -616,6 +693,9 @@ int main(void)
 		cmocka_unit_test(test_workers_auto_uses_cpus),
 		cmocka_unit_test(test_forwards_signals_to_every_worker),
 		cmocka_unit_test(test_signals_reach_the_process_group),
+		cmocka_unit_test(test_signal_map),
+		cmocka_unit_test(test_reload_signal),
+		cmocka_unit_test(test_exit_map),
 		cmocka_unit_test(test_restart_and_backoff),
 		cmocka_unit_test(test_crash_loop_guard),
 		cmocka_unit_test(test_stop_sequence_escalates),

@@ -125,6 +125,12 @@ enum field {
 	F_STOP_DELAY,
 	F_STOP_TIMEOUT,
 	F_STOP_PHASES_GIVEN,
+	F_MAP_USR1,
+	F_MAP_WINCH,
+	F_MAP_QUIT,
+	F_RELOAD_SIGNAL,
+	F_EXIT_143,
+	F_EXIT_1,
 	F_READY,
 	F_READY_DELAY,
 	F_READY_TIMEOUT,
@@ -157,6 +163,12 @@ static long long num_field(const struct config *c, enum field f)
 	case F_STOP_DELAY: return c->stop_delay_ms;
 	case F_STOP_TIMEOUT: return c->stop_timeout_ms;
 	case F_STOP_PHASES_GIVEN: return c->stop_phases_given;
+	case F_MAP_USR1: return c->signal_map[SIGUSR1];
+	case F_MAP_WINCH: return c->signal_map[SIGWINCH];
+	case F_MAP_QUIT: return c->signal_map[SIGQUIT];
+	case F_RELOAD_SIGNAL: return c->reload_signal;
+	case F_EXIT_143: return cfg_map_exit(c->exit_map, 143);
+	case F_EXIT_1: return cfg_map_exit(c->exit_map, 1);
 	case F_READY: return c->ready;
 	case F_READY_DELAY: return c->ready_delay_ms;
 	case F_READY_TIMEOUT: return c->ready_timeout_ms;
@@ -222,6 +234,9 @@ static void test_defaults(void **state)
 	expect_field(&p, F_STOP_DELAY, 0, NULL);
 	expect_field(&p, F_STOP_TIMEOUT, 10000, NULL);
 	expect_field(&p, F_STOP_PHASES_GIVEN, false, NULL);
+	expect_field(&p, F_MAP_USR1, 0, NULL);
+	expect_field(&p, F_RELOAD_SIGNAL, SIGHUP, NULL);
+	expect_field(&p, F_EXIT_143, 143, NULL);
 	expect_field(&p, F_READY, READY_DELAY, NULL);
 	expect_field(&p, F_READY_DELAY, 1000, NULL);
 	expect_field(&p, F_READY_TIMEOUT, 60000, NULL);
@@ -282,6 +297,17 @@ static const struct opt_case {
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "4s", F_STOP_TIMEOUT, 4000, NULL },
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "2m", F_STOP_TIMEOUT, 120000, NULL },
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "4s", F_STOP_PHASES_GIVEN, false, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,WINCH:0", F_MAP_USR1, SIGUSR2, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,WINCH:0", F_MAP_WINCH, CFG_SIG_DROP, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "SIGQUIT:term", F_MAP_QUIT, SIGTERM, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "3:15, 10:12", F_MAP_USR1, SIGUSR2, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR1", F_MAP_USR1, 0, NULL },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "USR2", F_RELOAD_SIGNAL, SIGUSR2, NULL },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "none", F_RELOAD_SIGNAL, 0, NULL },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "SIGHUP", F_RELOAD_SIGNAL, SIGHUP, NULL },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0", F_EXIT_143, 0, NULL },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0", F_EXIT_1, 1, NULL },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0,1:3", F_EXIT_1, 3, NULL },
 	{ "ready", 0, "BATON_READY", "notify", F_READY, READY_NOTIFY, NULL },
 	{ "ready", 0, "BATON_READY", "fd", F_READY, READY_FD, NULL },
 	{ "ready", 0, "BATON_READY", "delay:2s", F_READY, READY_DELAY, NULL },
@@ -475,6 +501,28 @@ static const struct bad_case {
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "0" },
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "" },
 	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "soon" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", ":USR2" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:NOPE" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,," },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,WINCH" },
+	/* what baton acts on itself is never forwarded */
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "TERM:QUIT" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "INT:0" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "KILL:USR1" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:STOP" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "TERM" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "KILL" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "bogus" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "256:0" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "1:-1" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "a:b" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "" },
 	{ "ready", 0, "BATON_READY", "delay:" },
 	{ "ready", 0, "BATON_READY", "delay:5x" },
 	{ "ready", 0, "BATON_READY", "delay:-1s" },
@@ -539,6 +587,27 @@ static void test_bad_values(void **state)
 }
 
 /* The longest control path that fits, and one more character. */
+/* The rollout's signal cannot also be forwarded: mapping it is an error unless another one
+ * starts the rollout. */
+static void test_reload_signal_is_not_mapped(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	parse(&p, (const char *[]){ "--signal-map", "HUP:USR1", "app", NULL }, NULL);
+	expect_error(&p, "--reload-signal", NULL);
+	parse(&p, (const char *[]){ "--reload-signal", "USR2", "app", NULL },
+	      (const char *[]){ "BATON_SIGNAL_MAP=USR2:0", NULL });
+	expect_error(&p, "SIGUSR2", NULL);
+	parse(&p, (const char *[]){ "--signal-map", "HUP:USR1", "--reload-signal", "USR2", "app",
+				    NULL }, NULL);
+	expect_run_app(&p);
+	expect_field(&p, F_MAP_USR1, 0, NULL);
+	parse(&p, (const char *[]){ "--reload-signal", "none", "app", NULL },
+	      (const char *[]){ "BATON_SIGNAL_MAP=HUP:0", NULL });
+	expect_run_app(&p);
+}
+
 static void test_control_path_length(void **state)
 {
 	char path[120];
@@ -924,7 +993,8 @@ static void test_usage_mentions_options(void **state)
 		"--max-restarts", "unlimited", "BATON_MAX_RESTARTS", "--restart-window", "BATON_RESTART_WINDOW",
 		"--drain-signal", "BATON_DRAIN_SIGNAL", "--drain-timeout", "BATON_DRAIN_TIMEOUT",
 		"--term-timeout", "BATON_TERM_TIMEOUT", "--stop-delay", "BATON_STOP_DELAY",
-		"--stop-timeout", "BATON_STOP_TIMEOUT",
+		"--stop-timeout", "BATON_STOP_TIMEOUT", "--signal-map", "BATON_SIGNAL_MAP",
+		"--reload-signal", "BATON_RELOAD_SIGNAL", "--exit-map", "BATON_EXIT_MAP",
 		"--listen", "-l,", "BATON_LISTEN", "--backlog", "BATON_BACKLOG", "--ready ",
 		"BATON_READY,", "--ready-timeout", "BATON_READY_TIMEOUT", "--node-cluster",
 		"BATON_NODE_CLUSTER", "--user", "-u,", "BATON_USER", "--caps", "BATON_CAPS",
@@ -1154,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(test_flags_and_variables_mix),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_control_path_length),
+		cmocka_unit_test(test_reload_signal_is_not_mapped),
 		cmocka_unit_test(test_listen_lists),
 		cmocka_unit_test(test_listen_limit),
 		cmocka_unit_test(test_node_cluster),

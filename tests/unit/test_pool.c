@@ -68,6 +68,7 @@ static void defaults(struct pool_settings *s)
 		.ready_by_delay = true,
 		.ready_delay_ms = 1000,
 		.ready_timeout_ms = 60000,
+		.reload_signal = SIGHUP,
 	};
 }
 
@@ -205,6 +206,23 @@ static void by_message(struct pool_settings *s)
 	s->ready_timeout_ms = 3000;
 }
 static void tty(struct pool_settings *s) { s->workers = 1; s->tty_foreground = true; }
+static void mapped(struct pool_settings *s)
+{
+	s->signal_map[SIGUSR1] = SIGUSR2;
+	s->signal_map[SIGWINCH] = CFG_SIG_DROP;
+}
+static void reload_usr2(struct pool_settings *s) { s->reload_signal = SIGUSR2; }
+static void reload_none(struct pool_settings *s) { s->reload_signal = 0; }
+static void exit_143_is_0(struct pool_settings *s)
+{
+	s->workers = 1;
+	s->exit_map[143] = 0 + 1;
+}
+static void exit_137_is_3(struct pool_settings *s)
+{
+	s->workers = 1;
+	s->exit_map[137] = 3 + 1;
+}
 static void stop10(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 10000; }
 static void stop4(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 4000; }
 static void stop10_delay8(struct pool_settings *s)
@@ -406,6 +424,36 @@ static const struct tcase cases[] = {
 		{ EXIT, 101, 3, "stopped orphans(15)" },
 		{ TIME, 10000, 0, "orphans(9)" },
 		{ KILLED, 1, 0, "" },
+		{ GONE, 0, 0, "exit(3)" },
+		{ END, 0, 0, NULL } } },
+
+	/* ---- --signal-map, --reload-signal, --exit-map ---- */
+	{ "signal map: USR1 is sent as USR2, WINCH is dropped, others as they are", mapped, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,12) sig(102,12)" },
+		{ SIG, SIGWINCH, 0, "" },
+		{ SIG, SIGQUIT, 0, "sig(101,3) sig(102,3)" },
+		{ END, 0, 0, NULL } } },
+	{ "reload signal USR2: USR2 rolls the pool, HUP is forwarded", reload_usr2, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "sig(101,1) sig(102,1)" },
+		{ SIG, SIGUSR2, 0, "spawn(2)" },
+		{ END, 0, 0, NULL } } },
+	{ "reload signal none: HUP is forwarded, ctl reload still rolls", reload_none, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "sig(101,1) sig(102,1)" },
+		{ RELOAD, 0, 0, "spawn(2)" },
+		{ END, 0, 0, NULL } } },
+	{ "exit map 143:0: a worker's own SIGTERM is a success, not restarted", exit_143_is_0, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ EXIT, 101, 128 + SIGTERM, "orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "exit map 137:3: baton's own status after a SIGKILL in the stop", exit_137_is_3, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ TIME, 30000, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
 		{ GONE, 0, 0, "exit(3)" },
 		{ END, 0, 0, NULL } } },
 
