@@ -137,9 +137,9 @@ void pool_describe_status(char *buf, size_t len, int code)
 
 int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms)
 {
-	int64_t r = stop_timeout_ms / 5;
+	int64_t r = stop_timeout_ms / 4;
 
-	return r > 1000 ? 1000 : r;
+	return r > 2000 ? 2000 : r;
 }
 
 int64_t pool_stop_needs_ms(const struct pool_settings *s)

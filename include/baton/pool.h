@@ -209,8 +209,8 @@ int pool_find(const struct pool *pool, pid_t pid);
  * 100 ms, doubling, capped at 10 s. */
 int64_t pool_backoff_ms(int streak);
 
-/* The end of --stop-timeout kept for the SIGKILLs and baton's own exit: a fifth of it, at most
- * a second. The workers' phases end by stop_end - reserve, the other processes' SIGTERM by
+/* The end of --stop-timeout kept for the SIGKILLs and baton's own exit: a quarter of it, at
+ * most 2 s, so that a loaded machine still sees baton gone in time. The workers' phases end by stop_end - reserve, the other processes' SIGTERM by
  * stop_end - reserve / 2. */
 int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms);
 

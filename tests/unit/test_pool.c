@@ -225,10 +225,10 @@ static void exit_137_is_3(struct pool_settings *s)
 }
 static void stop10(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 10000; }
 static void stop4(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 4000; }
-static void stop10_delay8(struct pool_settings *s)
+static void stop10_delay7(struct pool_settings *s)
 {
 	stop10(s);
-	s->stop_delay_ms = 8000;
+	s->stop_delay_ms = 7000;
 }
 static void stop10_usr1(struct pool_settings *s)
 {
@@ -360,30 +360,30 @@ static const struct tcase cases[] = {
 	{ "stop-timeout 10s: a 30 s drain is cut, everything is over by 10 s", stop10, {
 		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
 		{ SIG, SIGTERM, 0, "drain(101,15)" },
-		/* the workers' phases end a second (the reserve) before the deadline */
-		{ TIME, 8999, 0, "" },
+		/* the workers' phases end 2 s (the reserve) before the deadline */
+		{ TIME, 7999, 0, "" },
 		{ TIME, 1, 0, "sig(101,9)" },
 		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
 		/* the other processes' SIGTERM gets what is left but half the reserve */
-		{ TIME, 499, 0, "" },
+		{ TIME, 999, 0, "" },
 		{ TIME, 1, 0, "orphans(9)" },
 		/* a process stuck in the kernel does not keep baton past its deadline */
-		{ TIME, 499, 0, "" },
+		{ TIME, 999, 0, "" },
 		{ TIME, 1, 0, "exit(137)" },
 		{ END, 0, 0, NULL } } },
-	{ "stop-timeout 4s: the reserve is a fifth of it", stop4, {
+	{ "stop-timeout 4s: the reserve is a quarter of it", stop4, {
 		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
 		{ SIG, SIGTERM, 0, "drain(101,15)" },
-		{ TIME, 3199, 0, "" },
+		{ TIME, 2999, 0, "" },
 		{ TIME, 1, 0, "sig(101,9)" },
 		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
-		{ TIME, 400, 0, "orphans(9)" },
+		{ TIME, 500, 0, "orphans(9)" },
 		{ GONE, 0, 0, "exit(137)" },
 		{ END, 0, 0, NULL } } },
-	{ "stop-timeout: the stop delay comes first, the drain gets what is left", stop10_delay8, {
+	{ "stop-timeout: the stop delay comes first, the drain gets what is left", stop10_delay7, {
 		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
 		{ SIG, SIGTERM, 0, "" },
-		{ TIME, 8000, 0, "drain(101,15)" },
+		{ TIME, 7000, 0, "drain(101,15)" },
 		{ TIME, 1000, 0, "sig(101,9)" },
 		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
 		{ END, 0, 0, NULL } } },
@@ -391,13 +391,13 @@ static const struct tcase cases[] = {
 		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
 		{ SIG, SIGTERM, 0, "drain(101,10)" },
 		{ TIME, 6000, 0, "sig(101,15)" },
-		{ TIME, 3000, 0, "sig(101,9)" },
+		{ TIME, 2000, 0, "sig(101,9)" },
 		{ END, 0, 0, NULL } } },
 	{ "stop-timeout: a quick stop leaves the other processes their SIGTERM time", stop10, {
 		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
 		{ SIG, SIGTERM, 0, "drain(101,15)" },
 		{ EXIT, 101, 128 + SIGTERM, "stopped orphans(15)" },
-		{ TIME, 9499, 0, "" },
+		{ TIME, 8999, 0, "" },
 		{ TIME, 1, 0, "orphans(9)" },
 		{ GONE, 0, 0, "exit(0)" },
 		{ END, 0, 0, NULL } } },
@@ -407,7 +407,7 @@ static const struct tcase cases[] = {
 		{ TIME, 1000, 0, "drain(101,15)" },
 		{ TIME, 20000, 0, "" },
 		{ SIG, SIGTERM, 0, "rollout(1) drain(102,15)" },
-		{ TIME, 9000, 0, "sig(101,9) sig(102,9)" },
+		{ TIME, 8000, 0, "sig(101,9) sig(102,9)" },
 		{ END, 0, 0, NULL } } },
 
 	{ "other processes SIGKILLed at the end of a stop: exit 137", one_worker, {
@@ -539,12 +539,12 @@ static void test_stop_needs(void **state)
 	(void)state;
 	defaults(&s);
 	s.stop_timeout_ms = 10000;
-	assert_int_equal(pool_stop_reserve_ms(10000), 1000);
-	assert_int_equal(pool_stop_reserve_ms(4000), 800);
-	assert_int_equal(pool_stop_reserve_ms(60000), 1000);
+	assert_int_equal(pool_stop_reserve_ms(10000), 2000);
+	assert_int_equal(pool_stop_reserve_ms(4000), 1000);
+	assert_int_equal(pool_stop_reserve_ms(60000), 2000);
 	/* SIGTERM is the drain: no separate SIGTERM step */
-	assert_int_equal(pool_stop_needs_ms(&s), 30000 + 1000);
-	s.drain_timeout_ms = 7000;
+	assert_int_equal(pool_stop_needs_ms(&s), 30000 + 2000);
+	s.drain_timeout_ms = 6000;
 	s.stop_delay_ms = 2000;
 	assert_int_equal(pool_stop_needs_ms(&s), 10000);
 	s.drain_signal = SIGQUIT;
