@@ -48,6 +48,11 @@ const char cfg_usage[] =
 	"                             included, is forwarded (BATON_RELOAD_SIGNAL, HUP)\n"
 	"      --exit-map CODE:CODE[,...]  statuses taken as others, e.g. 143:0\n"
 	"                             (BATON_EXIT_MAP)\n"
+	"One-time work (shell syntax runs in /bin/sh -c, else exec; bounded by --ready-timeout):\n"
+	"      --pre-start CMD        run once before the first worker; if it fails, exit with\n"
+	"                             its status and start nothing (BATON_PRE_START)\n"
+	"      --pre-rollout CMD      run before each rollout; if it fails, no rollout and the\n"
+	"                             workers keep serving (BATON_PRE_ROLLOUT)\n"
 	"Sockets and readiness:\n"
 	"  -l, --listen ADDR[=NAME]   PORT, HOST:PORT, [IPV6]:PORT, tcp://HOST:PORT, unix:/PATH;\n"
 	"                             repeatable (BATON_LISTEN, comma-separated)\n"
@@ -191,6 +196,31 @@ const char *cfg_signal_name(int sig, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%d", sig);
 	return buf;
+}
+
+int cfg_hook_argv(const char *cmd, char *buf, size_t buflen, char *argv[], int max)
+{
+	static const char shell_syntax[] = "'\"\\$`;&|<>()*?[]#~\n";
+	int n = 0;
+	char *save = NULL;
+
+	if (!cmd || !*cmd || max < 4 || strlen(cmd) >= buflen)
+		return -EINVAL;
+	if (strpbrk(cmd, shell_syntax)) {
+		argv[0] = (char *)"/bin/sh";
+		argv[1] = (char *)"-c";
+		argv[2] = (char *)cmd;
+		argv[3] = NULL;
+		return 3;
+	}
+	strcpy(buf, cmd);
+	for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n >= max - 1)
+			return -EINVAL;
+		argv[n++] = w;
+	}
+	argv[n] = NULL;
+	return n > 0 ? n : -EINVAL;
 }
 
 int cfg_map_exit(const short exit_map[256], int status)
@@ -400,6 +430,29 @@ static int set_exit_map(struct config *cfg, const char *v, const char **expected
 	return each_pair(cfg, v, map_exit);
 }
 
+/* A hook command: checked here, so that a bad one exits 2 before anything starts. */
+static int set_hook(const char **field, const char *v, const char **expected)
+{
+	char buf[CFG_HOOK_MAX];
+	char *argv[CFG_HOOK_WORDS];
+
+	*expected = "a command line (at most 4095 bytes and 63 words)";
+	if (cfg_hook_argv(v, buf, sizeof(buf), argv, CFG_HOOK_WORDS) < 0)
+		return -EINVAL;
+	*field = v;
+	return 0;
+}
+
+static int set_pre_start(struct config *cfg, const char *v, const char **expected)
+{
+	return set_hook(&cfg->pre_start, v, expected);
+}
+
+static int set_pre_rollout(struct config *cfg, const char *v, const char **expected)
+{
+	return set_hook(&cfg->pre_rollout, v, expected);
+}
+
 static int set_ready(struct config *cfg, const char *v, const char **expected)
 {
 	*expected = "delay:DURATION, notify, fd or message";
@@ -557,6 +610,8 @@ static const struct option_row rows[] = {
 	{ "signal-map", 0, "BATON_SIGNAL_MAP", set_signal_map, false },
 	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", set_reload_signal, false },
 	{ "exit-map", 0, "BATON_EXIT_MAP", set_exit_map, false },
+	{ "pre-start", 0, "BATON_PRE_START", set_pre_start, false },
+	{ "pre-rollout", 0, "BATON_PRE_ROLLOUT", set_pre_rollout, false },
 	{ "ready", 0, "BATON_READY", set_ready, false },
 	{ "ready-timeout", 0, "BATON_READY_TIMEOUT", set_ready_timeout, false },
 	{ "listen", 'l', "BATON_LISTEN", set_listen, true },

@@ -56,7 +56,7 @@ const char *pool_phase_name(const struct pool *pool)
 {
 	switch (pool->phase) {
 	case PH_RUNNING:
-		return pool->ro.active ? "rolling out" : "running";
+		return pool->ro.active || pool->hook.running ? "rolling out" : "running";
 	case PH_STOP_DELAY:
 	case PH_STOPPING:
 		return "stopping";
@@ -184,6 +184,7 @@ void pool_init(struct pool *pool, const struct pool_settings *settings)
 	pool->stop_status = -1;
 	pool->phase_deadline_ms = -1;
 	pool->stop_end_ms = -1;
+	pool->hook.deadline_ms = -1;
 	pool->ro.old = -1;
 	for (int k = 0; k <= CFG_MAX_WORKERS; k++) {
 		struct slot *s = &pool->slots[k];
@@ -332,12 +333,108 @@ static void enter_stopping(struct pool *pool, int64_t now)
 	check_all_stopped(pool, now);
 }
 
+/* ---- the --pre-rollout command ---- */
+
+void pool_hook_begin(struct pool *pool, int64_t now)
+{
+	pool->hook.running = true;
+	pool->hook.pid = 0;
+	pool->hook.deadline_ms = now + pool->set.hook_timeout_ms;
+	pool_emit_log(pool, LOG_INFO, "reload: running the pre-rollout command");
+	pool_emit(pool, ACT_RUN_HOOK);
+}
+
+/* The rollout is not started and the workers keep serving: one line, and the answer of
+ * `ctl reload --wait`. */
+static void hook_failed(struct pool *pool, int code)
+{
+	struct pool_action *a;
+	char how[64];
+
+	pool->hook.running = false;
+	pool->hook.deadline_ms = -1;
+	pool_describe_status(how, sizeof(how), code);
+	a = pool_emit(pool, ACT_ROLLOUT_DONE);
+	a->status = 1;
+	snprintf(a->msg, sizeof(a->msg), "the pre-rollout command %s; rollout not started, the "
+		 "workers keep serving", how);
+	pool_emit_log(pool, LOG_WARN, "%s", a->msg);
+}
+
+/* The container stops: no rollout will follow. The command gets SIGTERM now, and whatever
+ * is left of it the end of the stop sequence. */
+static void hook_cancel(struct pool *pool)
+{
+	struct pool_action *a;
+
+	if (!pool->hook.running)
+		return;
+	pool->hook.running = false;
+	pool->hook.deadline_ms = -1;
+	a = pool_emit(pool, ACT_ROLLOUT_DONE);
+	a->status = 1;
+	snprintf(a->msg, sizeof(a->msg), "the container is stopping");
+	if (pool->hook.pid > 0) {
+		a = pool_emit(pool, ACT_SIGNAL);
+		a->pid = pool->hook.pid;
+		a->sig = SIGTERM;
+	}
+}
+
+void pool_hook_started(struct pool *pool, pid_t pid, int err, int64_t now)
+{
+	(void)now;
+	if (!pool->hook.running)
+		return;
+	if (err < 0) {
+		hook_failed(pool, pool_spawn_error_status(err));
+		return;
+	}
+	pool->hook.pid = pid;
+}
+
+/* The hook's exit; false when pid is not the hook. */
+static bool hook_exited(struct pool *pool, pid_t pid, int code, int64_t now)
+{
+	if (pid <= 0 || pid != pool->hook.pid)
+		return false;
+	pool->hook.pid = 0;
+	if (!pool->hook.running)
+		return true; /* cancelled by a stop */
+	if (code != 0) {
+		hook_failed(pool, code);
+		return true;
+	}
+	pool->hook.running = false;
+	pool->hook.deadline_ms = -1;
+	rollout_begin(pool, now);
+	return true;
+}
+
+static void hook_tick(struct pool *pool, int64_t now)
+{
+	struct pool_action *a;
+
+	if (!pool->hook.running || pool->hook.pid <= 0 || pool->hook.deadline_ms < 0 ||
+	    pool->hook.deadline_ms > now)
+		return;
+	pool->hook.deadline_ms = -1;
+	a = pool_emit(pool, ACT_SIGNAL);
+	a->pid = pool->hook.pid;
+	a->sig = SIGKILL;
+	a->level = LOG_WARN;
+	snprintf(a->msg, sizeof(a->msg),
+		 "the pre-rollout command (pid %d) still running after %lld ms (--ready-timeout); "
+		 "sending SIGKILL", (int)pool->hook.pid, (long long)pool->set.hook_timeout_ms);
+}
+
 /* Stop the container: cancel what is pending, then (after --stop-delay) the stop sequence. */
 static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
 {
 	if (pool->phase != PH_RUNNING)
 		return;
 	rollout_cancel(pool, "the container is stopping");
+	hook_cancel(pool);
 	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
 		pool->slots[k].restart_at_ms = -1;
 	/* The deadline counts from the first stop request: a forced exit during --stop-delay
@@ -425,7 +522,8 @@ static void schedule_restart(struct pool *pool, int slot, bool was_ready, int co
 /* The pool has nothing left to run: every slot is done and no restart is pending. */
 static void check_pool_empty(struct pool *pool, int64_t now)
 {
-	if (pool->phase != PH_RUNNING || pool->ro.active || live_workers(pool) > 0)
+	if (pool->phase != PH_RUNNING || pool->ro.active || pool->hook.running ||
+	    live_workers(pool) > 0)
 		return;
 	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
 		if (pool->slots[k].active && pool->slots[k].restart_at_ms >= 0)
@@ -550,6 +648,11 @@ static int exec_error_code(int err)
 	return err == -ENOENT || err == -ENOTDIR ? 127 : 126;
 }
 
+int pool_spawn_error_status(int err)
+{
+	return is_exec_error(err) ? exec_error_code(err) : 125;
+}
+
 void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 {
 	struct worker *wk = &pool->workers[w];
@@ -557,7 +660,7 @@ void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 	if (w < 0 || w >= POOL_MAX_PROCS || wk->state != WS_SPAWNING)
 		return;
 	if (err < 0) {
-		int code = is_exec_error(err) ? exec_error_code(err) : 125;
+		int code = pool_spawn_error_status(err);
 
 		if (is_exec_error(err) && !pool->ever_ready) {
 			/* The command itself cannot run: restarting would only repeat this. */
@@ -639,6 +742,8 @@ void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now)
 
 	if (w >= 0)
 		worker_gone(pool, w, pool_status_code(wstatus), now);
+	else
+		hook_exited(pool, pid, pool_status_code(wstatus), now);
 }
 
 void pool_orphans_killed(struct pool *pool, int n)
@@ -734,6 +839,8 @@ int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "baton is stopping");
 		return -EBUSY;
 	}
+	if (pool->hook.running)
+		return 0; /* the rollout that follows the command takes this reload in */
 	if (pool->ro.active) {
 		if (!pool->ro.again)
 			pool_emit_log(pool, LOG_INFO,
@@ -742,7 +849,10 @@ int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
 		pool->ro.again = true;
 		return 0;
 	}
-	rollout_begin(pool, now);
+	if (pool->set.pre_rollout)
+		pool_hook_begin(pool, now);
+	else
+		rollout_begin(pool, now);
 	return 0;
 }
 
@@ -758,7 +868,7 @@ int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "baton is stopping");
 		return -EBUSY;
 	}
-	if (pool->ro.active) {
+	if (pool->ro.active || pool->hook.running) {
 		snprintf(err, errlen, "a rollout is in progress; scale when it has ended");
 		return -EBUSY;
 	}
@@ -799,6 +909,7 @@ void pool_tick(struct pool *pool, int64_t now)
 			pool_children_gone(pool, now);
 		}
 	}
+	hook_tick(pool, now);
 	for (int i = 0; i < POOL_MAX_PROCS; i++) {
 		struct worker *w = &pool->workers[i];
 
@@ -832,6 +943,10 @@ void pool_tick(struct pool *pool, int64_t now)
 int64_t pool_next_deadline(const struct pool *pool)
 {
 	int64_t next = pool->phase_deadline_ms;
+
+	if (pool->hook.running && pool->hook.pid > 0 && pool->hook.deadline_ms >= 0 &&
+	    (next < 0 || pool->hook.deadline_ms < next))
+		next = pool->hook.deadline_ms;
 
 	for (int i = 0; i < POOL_MAX_PROCS; i++) {
 		int64_t d = pool->workers[i].deadline_ms;

@@ -97,6 +97,24 @@ static void env_for_worker(struct runner *r, int w, int ready_fd_num)
 	r->env[n] = NULL;
 }
 
+/* The environment of a --pre-start or --pre-rollout command: the workers' without what is
+ * per worker or about the sockets and readiness it does not take part in. */
+char **run_env_for_hook(struct runner *r)
+{
+	size_t n = r->n_env_base;
+
+	snprintf(r->envs.workers, sizeof(r->envs.workers), "BATON_WORKERS=%d", r->pool.wanted > 0
+			 ? r->pool.wanted : r->cfg->workers);
+	r->env[n++] = r->envs.workers;
+	if (r->envs.home[0]) {
+		r->env[n++] = r->envs.home;
+		r->env[n++] = r->envs.user;
+		r->env[n++] = r->envs.logname;
+	}
+	r->env[n] = NULL;
+	return r->env;
+}
+
 /* ---- readiness through a pipe (--ready fd) ---- */
 
 /* Only the pipe: the worker's other channels (Node's IPC above all) live on. */
@@ -232,9 +250,12 @@ static void kill_one(const struct proc_entry *p, void *ctx)
 	k->n++;
 	if (k->sig != SIGKILL)
 		return;
-	if (k->group > 0)
+	if (k->group > 0 && k->slot > 0)
 		log_warn("pid %d (%s) of worker %d's process group still running; sending SIGKILL",
 			 (int)p->pid, p->cmd, k->slot);
+	else if (k->group > 0)
+		log_warn("pid %d (%s) of its process group still running; sending SIGKILL",
+			 (int)p->pid, p->cmd);
 	else
 		log_warn("pid %d (%s) still running at the end of the stop; sending SIGKILL",
 			 (int)p->pid, p->cmd);
@@ -273,7 +294,7 @@ static void signal_stop_step(struct runner *r, const struct pool_action *a)
 		log_msg(a->level, "%s", a->msg);
 	if (a->sig == SIGKILL) {
 		struct kill_walk k = { .self = getpid(), .group = a->pid, .sig = SIGKILL,
-				       .slot = r->pool.workers[a->worker].slot };
+				       .slot = a->worker >= 0 ? r->pool.workers[a->worker].slot : 0 };
 
 		procs_each(kill_one, &k);
 	}
@@ -332,6 +353,9 @@ void run_actions(struct runner *r)
 		}
 		case ACT_LOG:
 			log_msg(a.level, "%s", a.msg);
+			break;
+		case ACT_RUN_HOOK:
+			run_hook_rollout(r);
 			break;
 		case ACT_ROLLOUT_DONE:
 		case ACT_WORKERS_STOPPED:
@@ -409,6 +433,8 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 		.tty_foreground = cfg->workers == 1 && isatty(STDIN_FILENO) &&
 				  tcgetpgrp(STDIN_FILENO) == getpgrp(),
 		.reload_signal = cfg->reload_signal,
+		.pre_rollout = cfg->pre_rollout != NULL,
+		.hook_timeout_ms = cfg->ready_timeout_ms,
 	};
 	memcpy(s->signal_map, cfg->signal_map, sizeof(s->signal_map));
 	memcpy(s->exit_map, cfg->exit_map, sizeof(s->exit_map));
@@ -460,6 +486,11 @@ int baton_run(struct config *cfg, char **envp)
 	pool_init(&r->pool, &settings);
 	log_debug("starting %d worker%s of '%s'", cfg->workers, cfg->workers == 1 ? "" : "s",
 		  cfg->command[0]);
+
+	if (cfg->pre_start && (status = run_pre_start(r)) != RUN_GO_ON) {
+		run_shutdown_extra(r);
+		return cfg_map_exit(cfg->exit_map, status);
+	}
 
 	/* From here on, baton must not die. */
 	pool_start(&r->pool, loop_now_ms());

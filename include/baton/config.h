@@ -16,6 +16,10 @@
  * supervisor size its tables once at start-up. */
 #define CFG_MAX_WORKERS 256
 #define CFG_MAX_LISTEN 16
+/* Bounds of a --pre-start or --pre-rollout command line. */
+#define CFG_HOOK_MAX 4096
+#define CFG_HOOK_WORDS 64
+
 /* Signal numbers are below this (Linux: 1..64). */
 #define CFG_NSIG 65
 /* --signal-map FROM:0: the signal is dropped, not forwarded. */
@@ -50,6 +54,10 @@ struct config {
 	int reload_signal;
 	/* --exit-map: exit_map[CODE] is 0 when CODE stays, else the status it becomes + 1. */
 	short exit_map[256];
+
+	/* One-time work: run once before the first worker, and before each rollout. NULL none. */
+	const char *pre_start;
+	const char *pre_rollout;
 
 	/* The whole stop sequence ends within this, whatever the phases above say. */
 	int64_t stop_timeout_ms;
@@ -109,6 +117,13 @@ int cfg_parse_signal(const char *text, int *out_sig);
  * with --node-cluster, unless a drain signal was given, in which case the app is trusted to
  * drain itself on it (as PM2 apps do on SIGINT), with its own handling of open connections. */
 bool cfg_drains_by_message(const struct config *cfg);
+
+/* How --pre-start and --pre-rollout run CMD: with a character of the shell's syntax in it
+ * (quotes, $, ;, &, |, <, >, parentheses, wildcards, #, ~, a backslash, a newline) through
+ * /bin/sh -c; otherwise split at blanks and executed directly, found in PATH, so that an image
+ * without /bin/sh can run "migrate --up". Fills argv (NULL-terminated, at most max - 1 words,
+ * pointing into buf or cmd). Returns the number of words, or -EINVAL (empty, too long). */
+int cfg_hook_argv(const char *cmd, char *buf, size_t buflen, char *argv[], int max);
 
 /* A status as --exit-map says: a worker's, as baton judges it, and baton's own. */
 int cfg_map_exit(const short exit_map[256], int status);

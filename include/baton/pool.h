@@ -86,6 +86,8 @@ enum action_kind {
 			      * pool_children_gone() if none is left */
 	ACT_LOG,             /* log `msg` at `level` */
 	ACT_ROLLOUT_DONE,    /* a rollout ended: status 0 ok, else failed with `msg` */
+	ACT_RUN_HOOK,        /* run the --pre-rollout command; report with pool_hook_started,
+			      * its exit comes through pool_exited */
 	ACT_WORKERS_STOPPED, /* every worker is gone after a stop request */
 	ACT_EXIT,            /* exit baton with `status` */
 };
@@ -117,6 +119,8 @@ struct pool_settings {
 	int64_t ready_timeout_ms;
 	bool tty_foreground;    /* one worker holds the terminal: Ctrl-C means "stop" */
 	int reload_signal;      /* starts a rollout; 0 none */
+	bool pre_rollout;       /* a command runs before each rollout (ACT_RUN_HOOK) */
+	int64_t hook_timeout_ms; /* then SIGKILL, and it failed */
 	int signal_map[CFG_NSIG]; /* as struct config's: 0 as is, CFG_SIG_DROP, or the signal */
 	short exit_map[256];    /* as struct config's (cfg_map_exit) */
 };
@@ -145,6 +149,13 @@ struct pool {
 	bool ever_ready;
 	struct rollout ro;
 
+	/* The --pre-rollout command: a rollout asked for waits for it. */
+	struct {
+		bool running;
+		pid_t pid;              /* 0 until spawned */
+		int64_t deadline_ms;    /* -1 none */
+	} hook;
+
 	/* Exit status: forced (crash loop, exec failure, Ctrl-C), else from the stop sequence,
 	 * else from the workers that ended on their own. */
 	bool exit_forced;
@@ -169,8 +180,12 @@ void pool_start(struct pool *pool, int64_t now);
  * other: the worker could not be set up). */
 void pool_spawned(struct pool *pool, int worker, pid_t pid, int err, int64_t now);
 
-/* A reaped child. wstatus as from waitpid. Unknown pids (orphans) are ignored. */
+/* A reaped child. wstatus as from waitpid: a worker, or the --pre-rollout command. Unknown
+ * pids (orphans) are ignored. */
 void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now);
+
+/* Result of ACT_RUN_HOOK: pid > 0, or err < 0 (it could not be started: a failed hook). */
+void pool_hook_started(struct pool *pool, pid_t pid, int err, int64_t now);
 
 /* A worker reported readiness (notify, ready fd, Node "listening"). */
 void pool_ready(struct pool *pool, pid_t pid, int64_t now);
@@ -218,6 +233,13 @@ int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms);
  * SIGTERM step when the drain is not SIGTERM, and the reserve). When that is more than
  * stop_timeout_ms, the phases will be cut to fit: the caller says so at start-up. */
 int64_t pool_stop_needs_ms(const struct pool_settings *s);
+
+/* How a process ended, for logs: "exited with status 3", "was killed by SIGKILL". */
+void pool_describe_status(char *buf, size_t len, int code);
+
+/* The status of a child that never reached exec (spawn_worker's err): 127 not found, 126
+ * cannot be executed, 125 could not be set up. */
+int pool_spawn_error_status(int err);
 
 /* Exit code or 128+signal of a waitpid status. */
 int pool_status_code(int wstatus);

@@ -170,6 +170,89 @@ static void test_exit_map(void **state)
 	bt_cleanup(&b);
 }
 
+/* --pre-start runs exactly once with -w 4, before any worker, in the workers' environment; a
+ * failing one ends baton with its status and starts no worker. */
+static void test_pre_start(void **state)
+{
+	struct bt b;
+	char *out;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "4", "--pre-start",
+			  "sh -c 'sleep 0.3; echo pre-start ran for $BATON_WORKERS workers'", "--",
+			  bt_helper("worker")), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 4, 15000));
+	out = bt_read_file(b.out);
+	assert_non_null(out);
+	if (bt_log_count(&b, "--pre-start: done") != 1 || !strstr(out, "pre-start ran for 4") ||
+	    strstr(out, "pre-start ran for 4") > strstr(out, "started") ||
+	    strstr(strstr(out, "pre-start ran") + 1, "pre-start ran")) {
+		bt_dump(&b);
+		fail_msg("the pre-start command did not run once, before the workers");
+	}
+	free(out);
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+
+	/* Failing: its status, and nothing started. */
+	bt_start(&b, 0, W("-w", "4", "--pre-start", "sh -c 'exit 3'", "--", bt_helper("worker")),
+		 NULL);
+	expect_exit(&b, 3, 10000);
+	assert_int_equal(bt_log_count(&b, "started"), 0);
+	assert_int_equal(bt_log_count(&b, "starting nothing"), 1);
+	bt_cleanup(&b);
+
+	/* A stop during it: passed on, and nothing is started even when the command then exits 0. */
+	for (int i = 0; i < 2; i++) {
+		/* the command traps SIGTERM and exits 0, or dies of it: a stop either way */
+		bt_start(&b, 0, W("--pre-start", i ? "echo pre-start waits; sleep 30"
+					       : "trap 'exit 0' TERM; echo pre-start waits; sleep 30 & wait",
+				  "--", bt_helper("worker")), NULL);
+		assert_true(bt_wait_out_n(&b, "pre-start waits", 1, 10000));
+		bt_signal(&b, SIGTERM);
+		expect_exit(&b, 0, 10000);
+		assert_int_equal(bt_log_count(&b, "--pre-start: stopped; starting nothing"), 1);
+		assert_int_equal(bt_log_count(&b, "started"), 0);
+		bt_cleanup(&b);
+	}
+
+	/* Run without a shell when it needs none: a command that does not exist is 127. */
+	bt_start(&b, 0, W("--pre-start", "/nonexistent/migrate --up", "--", bt_helper("worker")),
+		 NULL);
+	expect_exit(&b, 127, 10000);
+	assert_int_equal(bt_log_count(&b, "cannot run '/nonexistent/migrate'"), 1);
+	assert_int_equal(bt_log_count(&b, "started"), 0);
+	bt_cleanup(&b);
+}
+
+/* --pre-rollout runs before each rollout, and the rollout follows when it succeeds. */
+static void test_pre_rollout(void **state)
+{
+	struct bt b;
+	char *log;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "2", "--ready", "delay:50ms", "--pre-rollout", "echo pre-rollout ran",
+			  "--", bt_helper("worker")), NULL);
+	assert_true(bt_wait_log_n(&b, "started (pid", 2, 10000));
+	for (int i = 1; i <= 2; i++) {
+		bt_signal(&b, SIGHUP);
+		if (!bt_wait_log_n(&b, "complete: 2 workers replaced", i, 20000)) {
+			bt_dump(&b);
+			fail_msg("rollout %d did not complete", i);
+		}
+	}
+	assert_true(bt_wait_out_n(&b, "pre-rollout ran", 2, 1000));
+	log = bt_read_file(b.log);
+	assert_non_null(log);
+	assert_true(strstr(log, "--pre-rollout: running") < strstr(log, "rollout of generation 2"));
+	free(log);
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+}
+
 struct exit_case {
 	const char *const *args;
 	int status;
@@ -696,6 +779,8 @@ int main(void)
 		cmocka_unit_test(test_signal_map),
 		cmocka_unit_test(test_reload_signal),
 		cmocka_unit_test(test_exit_map),
+		cmocka_unit_test(test_pre_start),
+		cmocka_unit_test(test_pre_rollout),
 		cmocka_unit_test(test_restart_and_backoff),
 		cmocka_unit_test(test_crash_loop_guard),
 		cmocka_unit_test(test_stop_sequence_escalates),

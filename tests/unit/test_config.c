@@ -148,6 +148,8 @@ enum field {
 	F_SECCOMP,
 	F_SECCOMP_ACTION,
 	F_CONTROL,
+	F_PRE_START,
+	F_PRE_ROLLOUT,
 };
 
 static long long num_field(const struct config *c, enum field f)
@@ -191,6 +193,8 @@ static const char *str_field(const struct config *c, enum field f)
 	case F_SECCOMP: return c->seccomp;
 	case F_SECCOMP_ACTION: return c->seccomp_action;
 	case F_CONTROL: return c->control;
+	case F_PRE_START: return c->pre_start;
+	case F_PRE_ROLLOUT: return c->pre_rollout;
 	default: return "(not a string field)";
 	}
 }
@@ -308,6 +312,9 @@ static const struct opt_case {
 	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0", F_EXIT_143, 0, NULL },
 	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0", F_EXIT_1, 1, NULL },
 	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0,1:3", F_EXIT_1, 3, NULL },
+	{ "pre-start", 0, "BATON_PRE_START", "migrate --up", F_PRE_START, 0, "migrate --up" },
+	{ "pre-rollout", 0, "BATON_PRE_ROLLOUT", "sh -c 'a && b'", F_PRE_ROLLOUT, 0,
+	  "sh -c 'a && b'" },
 	{ "ready", 0, "BATON_READY", "notify", F_READY, READY_NOTIFY, NULL },
 	{ "ready", 0, "BATON_READY", "fd", F_READY, READY_FD, NULL },
 	{ "ready", 0, "BATON_READY", "delay:2s", F_READY, READY_DELAY, NULL },
@@ -523,6 +530,9 @@ static const struct bad_case {
 	{ "exit-map", 0, "BATON_EXIT_MAP", "1:-1" },
 	{ "exit-map", 0, "BATON_EXIT_MAP", "a:b" },
 	{ "exit-map", 0, "BATON_EXIT_MAP", "" },
+	{ "pre-start", 0, "BATON_PRE_START", "" },
+	{ "pre-start", 0, "BATON_PRE_START", "   " },
+	{ "pre-rollout", 0, "BATON_PRE_ROLLOUT", "" },
 	{ "ready", 0, "BATON_READY", "delay:" },
 	{ "ready", 0, "BATON_READY", "delay:5x" },
 	{ "ready", 0, "BATON_READY", "delay:-1s" },
@@ -587,6 +597,51 @@ static void test_bad_values(void **state)
 }
 
 /* The longest control path that fits, and one more character. */
+/* How a hook command runs: shell syntax through /bin/sh -c, plain words executed directly. */
+static void test_hook_argv(void **state)
+{
+	static const struct {
+		const char *cmd;
+		int n;
+		const char *words; /* joined by '|' */
+	} cases[] = {
+		{ "migrate", 1, "migrate" },
+		{ "  /app/migrate --up\t--db=main ", 3, "/app/migrate|--up|--db=main" },
+		{ "sh -c 'migrate && exec true'", 3, "/bin/sh|-c|sh -c 'migrate && exec true'" },
+		{ "migrate && seed", 3, "/bin/sh|-c|migrate && seed" },
+		{ "echo $HOME", 3, "/bin/sh|-c|echo $HOME" },
+		{ "a; b", 3, "/bin/sh|-c|a; b" },
+		{ "cat < x", 3, "/bin/sh|-c|cat < x" },
+		{ "ls *.sql", 3, "/bin/sh|-c|ls *.sql" },
+		{ "", -EINVAL, NULL },
+		{ " \t ", -EINVAL, NULL },
+	};
+	char buf[CFG_HOOK_MAX], joined[512], *argv[CFG_HOOK_WORDS], big[CFG_HOOK_MAX + 8];
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		int n = cfg_hook_argv(cases[i].cmd, buf, sizeof(buf), argv, CFG_HOOK_WORDS);
+		size_t used = 0;
+
+		if (n != cases[i].n)
+			fail_msg("'%s': %d words, want %d", cases[i].cmd, n, cases[i].n);
+		if (n < 0)
+			continue;
+		assert_null(argv[n]);
+		joined[0] = '\0';
+		for (int k = 0; k < n; k++)
+			used += (size_t)snprintf(joined + used, sizeof(joined) - used, "%s%s",
+						 k ? "|" : "", argv[k]);
+		assert_string_equal(joined, cases[i].words);
+	}
+	/* Too long, too many words: refused, not cut. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(cfg_hook_argv(big, buf, sizeof(buf), argv, CFG_HOOK_WORDS), -EINVAL);
+	assert_int_equal(cfg_hook_argv("a b c d e", buf, sizeof(buf), argv, 5), -EINVAL);
+	assert_int_equal(cfg_hook_argv("a b c d", buf, sizeof(buf), argv, 5), 4);
+}
+
 /* The rollout's signal cannot also be forwarded: mapping it is an error unless another one
  * starts the rollout. */
 static void test_reload_signal_is_not_mapped(void **state)
@@ -995,6 +1050,7 @@ static void test_usage_mentions_options(void **state)
 		"--term-timeout", "BATON_TERM_TIMEOUT", "--stop-delay", "BATON_STOP_DELAY",
 		"--stop-timeout", "BATON_STOP_TIMEOUT", "--signal-map", "BATON_SIGNAL_MAP",
 		"--reload-signal", "BATON_RELOAD_SIGNAL", "--exit-map", "BATON_EXIT_MAP",
+		"--pre-start", "BATON_PRE_START", "--pre-rollout", "BATON_PRE_ROLLOUT",
 		"--listen", "-l,", "BATON_LISTEN", "--backlog", "BATON_BACKLOG", "--ready ",
 		"BATON_READY,", "--ready-timeout", "BATON_READY_TIMEOUT", "--node-cluster",
 		"BATON_NODE_CLUSTER", "--user", "-u,", "BATON_USER", "--caps", "BATON_CAPS",
@@ -1225,6 +1281,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_control_path_length),
 		cmocka_unit_test(test_reload_signal_is_not_mapped),
+		cmocka_unit_test(test_hook_argv),
 		cmocka_unit_test(test_listen_lists),
 		cmocka_unit_test(test_listen_limit),
 		cmocka_unit_test(test_node_cluster),

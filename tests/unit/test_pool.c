@@ -40,6 +40,7 @@ enum ev {
 	RELOAD,
 	SCALE,     /* to a workers */
 	KILLED,    /* the end of a stop SIGKILLed a processes besides the workers */
+	HOOK,      /* the --pre-rollout command was spawned as pid a (0: failed with -b) */
 	END,
 };
 
@@ -104,6 +105,9 @@ static void describe(char *out, size_t len)
 			break;
 		case ACT_EXIT:
 			snprintf(item, sizeof(item), "exit(%d)", a.status);
+			break;
+		case ACT_RUN_HOOK:
+			snprintf(item, sizeof(item), "hook");
 			break;
 		case ACT_LOG:
 			continue;
@@ -173,6 +177,9 @@ static void run_case(const struct tcase *c)
 		case KILLED:
 			pool_orphans_killed(&pool, st->a);
 			break;
+		case HOOK:
+			pool_hook_started(&pool, st->a, st->a ? 0 : -st->b, now);
+			break;
 		case END:
 			break;
 		}
@@ -222,6 +229,16 @@ static void exit_137_is_3(struct pool_settings *s)
 {
 	s->workers = 1;
 	s->exit_map[137] = 3 + 1;
+}
+static void pre_rollout(struct pool_settings *s)
+{
+	s->pre_rollout = true;
+	s->hook_timeout_ms = 5000;
+}
+static void pre_rollout1(struct pool_settings *s)
+{
+	pre_rollout(s);
+	s->workers = 1;
 }
 static void stop10(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 10000; }
 static void stop4(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 4000; }
@@ -455,6 +472,50 @@ static const struct tcase cases[] = {
 		{ TIME, 30000, 0, "sig(101,9)" },
 		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
 		{ GONE, 0, 0, "exit(3)" },
+		{ END, 0, 0, NULL } } },
+
+	/* ---- --pre-rollout ---- */
+	{ "pre-rollout: the command runs first, then the rollout", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "hook" }, { HOOK, 900, 0, "" },
+		/* reloads meanwhile are taken in by the rollout that follows */
+		{ RELOAD, 0, 0, "" }, { SIG, SIGHUP, 0, "" },
+		{ EXIT, 900, 0, "spawn(2)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout fails: no rollout, the workers keep serving", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" },
+		{ EXIT, 900, 4, "rollout(1)" },
+		{ TIME, 60000, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,10) sig(102,10)" },
+		/* the next reload runs it again */
+		{ RELOAD, 0, 0, "hook" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout cannot be run: a failure too", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 0, ENOENT, "rollout(1)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout past its timeout: SIGKILL, a failure", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" },
+		{ TIME, 4999, 0, "" },
+		{ TIME, 1, 0, "sig(900,9)" },
+		{ EXIT, 900, 128 + SIGKILL, "rollout(1)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout: a stop cancels it", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" },
+		{ SIG, SIGTERM, 0, "rollout(1) sig(900,15) drain(101,15) drain(102,15)" },
+		{ EXIT, 900, 128 + SIGTERM, "" },
+		{ EXIT, 101, 0, "" }, { EXIT, 102, 0, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout: a reload during the rollout runs the command again", pre_rollout1, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" }, { EXIT, 900, 0, "spawn(1)" },
+		{ OK, 0, 0, "" }, { RELOAD, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		{ EXIT, 101, 0, "rollout(0) hook" },
 		{ END, 0, 0, NULL } } },
 
 	/* ---- rollout ---- */
