@@ -219,7 +219,7 @@ static void do_spawn(struct runner *r, int w)
 
 /* Signal a worker's process group; fall back to the process if the group is gone (the
  * worker may have called setsid or setpgid itself). */
-static void signal_worker(pid_t pid, int sig)
+void run_signal_group(pid_t pid, int sig)
 {
 	if (pid <= 0)
 		return;
@@ -298,7 +298,7 @@ static void signal_stop_step(struct runner *r, const struct pool_action *a)
 
 		procs_each(kill_one, &k);
 	}
-	signal_worker(a->pid, a->sig);
+	run_signal_group(a->pid, a->sig);
 }
 
 static void on_reaped(void *ctx, pid_t pid, int wstatus)
@@ -333,7 +333,7 @@ void run_actions(struct runner *r)
 					  r->pool.workers[a.worker].slot, (int)a.pid);
 				break;
 			}
-			signal_worker(a.pid, a.sig);
+			run_signal_group(a.pid, a.sig);
 			log_debug("worker %d (pid %d): drain with SIG%s", r->pool.workers[a.worker].slot,
 				  (int)a.pid, cfg_signal_name(a.sig, name, sizeof(name)));
 			break;

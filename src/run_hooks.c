@@ -45,12 +45,6 @@ static int spawn_hook(struct runner *r, const char *what, const char *cmd, pid_t
 	return 0;
 }
 
-static void signal_group(pid_t pid, int sig)
-{
-	if (kill(-pid, sig) < 0 && errno == ESRCH)
-		kill(pid, sig);
-}
-
 /*
  * Before the loop runs, nothing else needs baton: wait for the command with sigtimedwait on
  * the signals that are blocked anyway, reaping whatever exits. Every signal is passed on to the
@@ -100,7 +94,7 @@ int run_pre_start(struct runner *r)
 			log_warn("--pre-start: the command (pid %d) still running after %lld ms "
 				 "(--ready-timeout); sending SIGKILL",
 				 (int)pid, (long long)r->cfg->ready_timeout_ms);
-			signal_group(pid, SIGKILL);
+			run_signal_group(pid, SIGKILL);
 			killed = true;
 		}
 		if (left <= 0)
@@ -117,7 +111,7 @@ int run_pre_start(struct runner *r)
 			log_info("--pre-start: received SIG%s; passing it on",
 				 cfg_signal_name(sig, name, sizeof(name)));
 		}
-		signal_group(pid, sig);
+		run_signal_group(pid, sig);
 	}
 }
 

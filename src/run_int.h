@@ -68,6 +68,8 @@ struct runner {
 void run_actions(struct runner *r);
 void run_io_release(struct runner *r, int w);
 char **run_env_for_hook(struct runner *r);
+/* Signal the process group led by pid, or pid alone if it left its group (setsid). */
+void run_signal_group(pid_t pid, int sig);
 
 /* run_hooks.c: --pre-start (before the loop: RUN_GO_ON, or the status baton exits with,
  * having started nothing) and --pre-rollout (ACT_RUN_HOOK; its exit is reaped like a

@@ -177,14 +177,30 @@ static void test_hup_under_load_keep_alive(void **state)
 	rollouts_under_load("2", "fd", true);
 }
 
+/* After a rollout that did not happen: the very same old workers still serve the old version.
+ * Then baton is stopped and cleaned up. */
+static void old_workers_still_serve(struct bt *b, int port, const pid_t before[2])
+{
+	pid_t after[2];
+	char body[256];
+
+	assert_true(bt_wait_children(b, 2, after, 10000));
+	assert_true((after[0] == before[0] && after[1] == before[1]) ||
+		    (after[0] == before[1] && after[1] == before[0]));
+	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
+	assert_memory_equal(body, "v1 ", 3);
+	bt_signal(b, SIGTERM);
+	assert_true(bt_wait_exit(b, 15000));
+	bt_cleanup(b);
+}
+
 /* A deploy whose new worker exits at start, or never becomes ready, keeps the old ones. */
 static void broken_deploy(const char *version, const char *expect_log)
 {
 	struct bt b;
 	struct load l;
 	int port = bt_free_port();
-	pid_t before[2], after[2];
-	char body[256];
+	pid_t before[2];
 
 	set_version("v1");
 	start_app(&b, port, "2", "fd");
@@ -199,15 +215,7 @@ static void broken_deploy(const char *version, const char *expect_log)
 	}
 	assert_int_equal(bt_log_count(&b, "keeping the old workers"), 1);
 	load_check(&l, 30000);
-	/* The very same old workers still serve the old version. */
-	assert_true(bt_wait_children(&b, 2, after, 10000));
-	assert_true((after[0] == before[0] && after[1] == before[1]) ||
-		    (after[0] == before[1] && after[1] == before[0]));
-	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
-	assert_memory_equal(body, "v1 ", 3);
-	bt_signal(&b, SIGTERM);
-	assert_true(bt_wait_exit(&b, 15000));
-	bt_cleanup(&b);
+	old_workers_still_serve(&b, port, before);
 }
 
 /* A failing --pre-rollout keeps the old workers, under load with 0 failed requests: one log
@@ -217,8 +225,8 @@ static void test_failing_pre_rollout_keeps_serving(void **state)
 	struct bt b;
 	struct load l;
 	int port = bt_free_port();
-	pid_t before[2], after[2];
-	char listen[64], ctl[96], out[4096], body[256];
+	pid_t before[2];
+	char listen[64], ctl[96], out[4096];
 
 	(void)state;
 	set_version("v1");
@@ -248,15 +256,7 @@ static void test_failing_pre_rollout_keeps_serving(void **state)
 	load_check(&l, 30000);
 	assert_int_equal(bt_log_count(&b, "the pre-rollout command exited with status 4"), 2);
 	assert_int_equal(bt_log_count(&b, "rollout of generation"), 0);
-	/* The very same old workers still serve the old version. */
-	assert_true(bt_wait_children(&b, 2, after, 10000));
-	assert_true((after[0] == before[0] && after[1] == before[1]) ||
-		    (after[0] == before[1] && after[1] == before[0]));
-	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
-	assert_memory_equal(body, "v1 ", 3);
-	bt_signal(&b, SIGTERM);
-	assert_true(bt_wait_exit(&b, 15000));
-	bt_cleanup(&b);
+	old_workers_still_serve(&b, port, before);
 	unlink(ctl);
 }
 
