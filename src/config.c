@@ -76,7 +76,8 @@ const char cfg_usage[] =
 	"  -V, --version              the version\n"
 	"\n"
 	"Durations: 250ms, 30s, 2m, 1h, or plain seconds. Signals: TERM, SIGTERM, 15, RTMIN+1.\n"
-	"Exit status: the worker's (code or 128+signal); 2 bad usage; 126/127 COMMAND cannot run.\n";
+	"Exit status: the worker's (code or 128+signal); 2 bad usage; 126/127 COMMAND cannot run;\n"
+	"137 a process had to be SIGKILLed in the stop; --exit-map changes any of them.\n";
 
 /* ---- value parsers: pure, shared with other modules ---- */
 
