@@ -31,14 +31,28 @@ const char cfg_usage[] =
 	"Pool:\n"
 	"  -w, --workers N|auto       workers to run; auto = usable CPUs (BATON_WORKERS, 1)\n"
 	"      --restart POLICY       always|on-failure|never (BATON_RESTART, on-failure)\n"
-	"      --max-restarts N       crash-loop guard: restarts allowed per window\n"
-	"                             (BATON_MAX_RESTARTS, 10)\n"
+	"      --max-restarts N|unlimited  crash-loop guard: restarts allowed per window;\n"
+	"                             unlimited: never give up (BATON_MAX_RESTARTS, 10)\n"
 	"      --restart-window DUR   (BATON_RESTART_WINDOW, 60s)\n"
 	"Stopping:\n"
 	"      --drain-signal SIG     first signal of the stop sequence (BATON_DRAIN_SIGNAL, TERM)\n"
 	"      --drain-timeout DUR    wait after it (BATON_DRAIN_TIMEOUT, 30s)\n"
 	"      --term-timeout DUR     wait after SIGTERM, before SIGKILL (BATON_TERM_TIMEOUT, 10s)\n"
 	"      --stop-delay DUR       keep serving this long after SIGTERM (BATON_STOP_DELAY, 0)\n"
+	"      --stop-timeout DUR     the whole stop sequence ends within this; its phases are\n"
+	"                             cut to fit, in order (BATON_STOP_TIMEOUT, 10s)\n"
+	"Signals and exit status:\n"
+	"      --signal-map FROM:TO[,...]  forward FROM to the workers as TO; TO 0 drops it\n"
+	"                             (BATON_SIGNAL_MAP; e.g. QUIT:TERM,WINCH:0)\n"
+	"      --reload-signal SIG|none  the signal that starts a rollout; any other, HUP\n"
+	"                             included, is forwarded (BATON_RELOAD_SIGNAL, HUP)\n"
+	"      --exit-map CODE:CODE[,...]  statuses taken as others, e.g. 143:0\n"
+	"                             (BATON_EXIT_MAP)\n"
+	"One-time work (shell syntax runs in /bin/sh -c, else exec; bounded by --ready-timeout):\n"
+	"      --pre-start CMD        run once before the first worker; if it fails, exit with\n"
+	"                             its status and start nothing (BATON_PRE_START)\n"
+	"      --pre-rollout CMD      run before each rollout; if it fails, no rollout and the\n"
+	"                             workers keep serving (BATON_PRE_ROLLOUT)\n"
 	"Sockets and readiness:\n"
 	"  -l, --listen ADDR[=NAME]   PORT, HOST:PORT, [IPV6]:PORT, tcp://HOST:PORT, unix:/PATH;\n"
 	"                             repeatable (BATON_LISTEN, comma-separated)\n"
@@ -66,7 +80,8 @@ const char cfg_usage[] =
 	"  -V, --version              the version\n"
 	"\n"
 	"Durations: 250ms, 30s, 2m, 1h, or plain seconds. Signals: TERM, SIGTERM, 15, RTMIN+1.\n"
-	"Exit status: the worker's (code or 128+signal); 2 bad usage; 126/127 COMMAND cannot run.\n";
+	"Exit status: the worker's (code or 128+signal); 2 bad usage; 126/127 COMMAND cannot run;\n"
+	"137 a process had to be SIGKILLed in the stop; --exit-map changes any of them.\n";
 
 /* ---- value parsers: pure, shared with other modules ---- */
 
@@ -188,6 +203,38 @@ const char *cfg_signal_name(int sig, char *buf, size_t len)
 	return buf;
 }
 
+int cfg_hook_argv(const char *cmd, char *buf, size_t buflen, char *argv[], int max)
+{
+	static const char shell_syntax[] = "'\"\\$`;&|<>()*?[]#~\n";
+	int n = 0;
+	char *save = NULL;
+
+	if (!cmd || !*cmd || max < 4 || strlen(cmd) >= buflen)
+		return -EINVAL;
+	if (strpbrk(cmd, shell_syntax)) {
+		argv[0] = (char *)"/bin/sh";
+		argv[1] = (char *)"-c";
+		argv[2] = (char *)cmd;
+		argv[3] = NULL;
+		return 3;
+	}
+	strcpy(buf, cmd);
+	for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n >= max - 1)
+			return -EINVAL;
+		argv[n++] = w;
+	}
+	argv[n] = NULL;
+	return n > 0 ? n : -EINVAL;
+}
+
+int cfg_map_exit(const short exit_map[256], int status)
+{
+	if (status < 0 || status > 255 || exit_map[status] == 0)
+		return status;
+	return exit_map[status] - 1;
+}
+
 /* ---- the option table ---- */
 
 typedef int (*opt_setter)(struct config *cfg, const char *value, const char **expected);
@@ -225,7 +272,11 @@ static int set_max_restarts(struct config *cfg, const char *v, const char **expe
 {
 	long n;
 
-	*expected = "a number from 0 to 10000";
+	*expected = "a number from 0 to 10000, or unlimited";
+	if (strcasecmp(v, "unlimited") == 0) {
+		cfg->max_restarts = CFG_RESTARTS_UNLIMITED;
+		return 0;
+	}
 	if (parse_small_int(v, 0, 10000, &n) < 0)
 		return -EINVAL;
 	cfg->max_restarts = (int)n;
@@ -249,19 +300,36 @@ static int set_restart_window(struct config *cfg, const char *v, const char **ex
 	return set_duration(&cfg->restart_window_ms, v, expected, false);
 }
 
+/* The phases of the stop sequence: a value given is one the user expects to be honoured, so
+ * baton says at start-up when --stop-timeout will cut it (see stop_phases_given). */
+static int set_stop_phase(struct config *cfg, int64_t *field, const char *v,
+			  const char **expected)
+{
+	int ret = set_duration(field, v, expected, true);
+
+	if (ret == 0)
+		cfg->stop_phases_given = true;
+	return ret;
+}
+
 static int set_drain_timeout(struct config *cfg, const char *v, const char **expected)
 {
-	return set_duration(&cfg->drain_timeout_ms, v, expected, true);
+	return set_stop_phase(cfg, &cfg->drain_timeout_ms, v, expected);
 }
 
 static int set_term_timeout(struct config *cfg, const char *v, const char **expected)
 {
-	return set_duration(&cfg->term_timeout_ms, v, expected, true);
+	return set_stop_phase(cfg, &cfg->term_timeout_ms, v, expected);
 }
 
 static int set_stop_delay(struct config *cfg, const char *v, const char **expected)
 {
-	return set_duration(&cfg->stop_delay_ms, v, expected, true);
+	return set_stop_phase(cfg, &cfg->stop_delay_ms, v, expected);
+}
+
+static int set_stop_timeout(struct config *cfg, const char *v, const char **expected)
+{
+	return set_duration(&cfg->stop_timeout_ms, v, expected, false);
 }
 
 static int set_ready_timeout(struct config *cfg, const char *v, const char **expected)
@@ -279,6 +347,115 @@ static int set_drain_signal(struct config *cfg, const char *v, const char **expe
 	cfg->drain_signal = sig;
 	cfg->drain_signal_explicit = true;
 	return 0;
+}
+
+/* Signals baton acts on itself, never forwarded: they cannot be a --signal-map FROM or the
+ * --reload-signal. */
+static bool own_signal(int sig)
+{
+	return sig == SIGTERM || sig == SIGINT || sig == SIGCHLD || sig == SIGKILL || sig == SIGSTOP;
+}
+
+/* Each "A:B" of a comma-separated list, NUL-terminated in a copy, to fn. */
+static int each_pair(struct config *cfg, const char *v,
+		     int (*fn)(struct config *cfg, const char *a, const char *b))
+{
+	char copy[512], *rest = copy, *item;
+	int n = 0;
+
+	if (strlen(v) >= sizeof(copy))
+		return -EINVAL;
+	strcpy(copy, v);
+	/* strsep, not strtok: an empty item ("A:B,,") is a mistake, not nothing. */
+	while ((item = strsep(&rest, ","))) {
+		char *colon;
+
+		while (*item == ' ')
+			item++;
+		colon = strchr(item, ':');
+		if (!colon || colon == item)
+			return -EINVAL;
+		*colon = '\0';
+		if (fn(cfg, item, colon + 1) < 0)
+			return -EINVAL;
+		n++;
+	}
+	return n > 0 ? 0 : -EINVAL;
+}
+
+static int map_signal(struct config *cfg, const char *a, const char *b)
+{
+	int from, to;
+
+	if (cfg_parse_signal(a, &from) < 0 || own_signal(from))
+		return -EINVAL;
+	if (strcmp(b, "0") == 0)
+		to = CFG_SIG_DROP;
+	else if (cfg_parse_signal(b, &to) < 0 || to == SIGSTOP || to == SIGCHLD)
+		return -EINVAL;
+	cfg->signal_map[from] = to == from ? 0 : to;
+	return 0;
+}
+
+static int set_signal_map(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "FROM:TO[,FROM:TO...] of signals such as USR1:USR2 or WINCH:0 (TO 0 drops "
+		    "it; TERM, INT, CHLD, KILL and STOP are not forwarded)";
+	return each_pair(cfg, v, map_signal);
+}
+
+static int set_reload_signal(struct config *cfg, const char *v, const char **expected)
+{
+	int sig;
+
+	*expected = "a signal such as HUP or USR2, or none (not TERM, INT, CHLD, KILL or STOP)";
+	if (strcasecmp(v, "none") == 0) {
+		cfg->reload_signal = 0;
+		return 0;
+	}
+	if (cfg_parse_signal(v, &sig) < 0 || own_signal(sig))
+		return -EINVAL;
+	cfg->reload_signal = sig;
+	return 0;
+}
+
+static int map_exit(struct config *cfg, const char *a, const char *b)
+{
+	long from, to;
+
+	if (parse_small_int(a, 0, 255, &from) < 0 || parse_small_int(b, 0, 255, &to) < 0)
+		return -EINVAL;
+	cfg->exit_map[from] = (short)(to + 1);
+	return 0;
+}
+
+static int set_exit_map(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "CODE:CODE[,CODE:CODE...] of statuses from 0 to 255, such as 143:0";
+	return each_pair(cfg, v, map_exit);
+}
+
+/* A hook command: checked here, so that a bad one exits 2 before anything starts. */
+static int set_hook(const char **field, const char *v, const char **expected)
+{
+	char buf[CFG_HOOK_MAX];
+	char *argv[CFG_HOOK_WORDS];
+
+	*expected = "a command line (at most 4095 bytes and 63 words)";
+	if (cfg_hook_argv(v, buf, sizeof(buf), argv, CFG_HOOK_WORDS) < 0)
+		return -EINVAL;
+	*field = v;
+	return 0;
+}
+
+static int set_pre_start(struct config *cfg, const char *v, const char **expected)
+{
+	return set_hook(&cfg->pre_start, v, expected);
+}
+
+static int set_pre_rollout(struct config *cfg, const char *v, const char **expected)
+{
+	return set_hook(&cfg->pre_rollout, v, expected);
 }
 
 static int set_ready(struct config *cfg, const char *v, const char **expected)
@@ -466,6 +643,12 @@ static const struct option_row rows[] = {
 	{ "drain-timeout", 0, "BATON_DRAIN_TIMEOUT", set_drain_timeout, false },
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", set_term_timeout, false },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", set_stop_delay, false },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", set_stop_timeout, false },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", set_signal_map, false },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", set_reload_signal, false },
+	{ "exit-map", 0, "BATON_EXIT_MAP", set_exit_map, false },
+	{ "pre-start", 0, "BATON_PRE_START", set_pre_start, false },
+	{ "pre-rollout", 0, "BATON_PRE_ROLLOUT", set_pre_rollout, false },
 	{ "ready", 0, "BATON_READY", set_ready, false },
 	{ "ready-timeout", 0, "BATON_READY_TIMEOUT", set_ready_timeout, false },
 	{ "listen", 'l', "BATON_LISTEN", set_listen, true },
@@ -495,6 +678,8 @@ void cfg_defaults(struct config *cfg)
 	cfg->drain_signal = SIGTERM;
 	cfg->drain_timeout_ms = 30 * 1000;
 	cfg->term_timeout_ms = 10 * 1000;
+	cfg->stop_timeout_ms = 10 * 1000; /* docker stop's own grace period */
+	cfg->reload_signal = SIGHUP;
 	cfg->ready = READY_DELAY;
 	cfg->ready_delay_ms = 1000;
 	cfg->ready_timeout_ms = 60 * 1000;
@@ -648,6 +833,14 @@ int cfg_parse(struct config *cfg, int argc, char **argv, char **envp, enum cfg_a
 		}
 	}
 
+	if (cfg->reload_signal && cfg->signal_map[cfg->reload_signal]) {
+		char name[16];
+
+		snprintf(err, errlen, "--signal-map: SIG%s starts a rollout and is not forwarded "
+			 "(choose another with --reload-signal, or none)",
+			 cfg_signal_name(cfg->reload_signal, name, sizeof(name)));
+		return -EINVAL;
+	}
 	if (cfg->ready == READY_MESSAGE && !cfg->node_cluster) {
 		snprintf(err, errlen, "--ready message needs --node-cluster");
 		return -EINVAL;

@@ -3,9 +3,10 @@
  *
  * PID 1 must not block or die because of a client, so: every socket is non-blocking; a client
  * is checked with SO_PEERCRED before anything is read; its request is read into a fixed buffer
- * of CTL_REQUEST_MAX bytes and parsed by ctl_proto.c; the number of clients is capped; and a
- * client that does not send its request (or does not read its reply) within the idle timeout
- * is dropped. The timeouts use a timerfd of this module, armed only while a client has a
+ * of CTL_REQUEST_MAX bytes and parsed by ctl_proto.c; the number of clients is capped, and when
+ * every slot is taken the client silent longest is dropped to make room, so that idle
+ * connections never lock out a fresh request; and a client that does not send its request
+ * (or does not read its reply) within the idle timeout is dropped. The timeouts use a timerfd of this module, armed only while a client has a
  * deadline, so an idle baton makes no wake-ups for it.
  *
  * A connection carries one request. After the final reply line the server shuts down its side
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -84,6 +86,7 @@ struct ctl_server {
 	ino_t ino;
 	bool workers_stopped;
 	int n_clients;
+	unsigned long evicted;    /* silent clients dropped to make room */
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 	struct ctl_view view; /* scratch for status and ready: too big for the stack of PID 1 */
 };
@@ -524,6 +527,46 @@ static void describe(char *buf, size_t len, const struct ucred *cred)
 		snprintf(buf, len, "uid %u", (unsigned)cred->uid);
 }
 
+/* Whether a client has sent anything: read, or waiting in its socket to be read (it may
+ * have been accepted in this very batch, before its request could be read). */
+static bool has_spoken(const struct ctl_client *c)
+{
+	int pending = 0;
+
+	return c->state != CL_READING || c->in_len > 0 ||
+	       (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0);
+}
+
+/*
+ * Every slot is taken: make room by dropping the client that has been silent longest (one
+ * that has sent nothing since it connected; its deadline is the oldest). A flood of idle
+ * connections, a leaking health-check script, must not lock the operator out. NULL when
+ * every client has spoken: those are served, and the newcomer is told busy.
+ */
+static struct ctl_client *evict_silent(struct ctl_server *s)
+{
+	struct ctl_client *oldest = NULL;
+
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &s->clients[i];
+
+		if (c->state == CL_READING && !has_spoken(c) &&
+		    (!oldest || c->deadline_ms < oldest->deadline_ms))
+			oldest = c;
+	}
+	if (!oldest)
+		return NULL;
+	/* Warn once: in a flood, a line per dropped connection would drown the log. */
+	note(s, s->evicted ? LOG_DEBUG : LOG_WARN,
+	     "control socket: all %d slots taken; dropped %s, silent for %lld ms, to make room",
+	     CTL_MAX_CLIENTS, oldest->who,
+	     (long long)(loop_now_ms() - (oldest->deadline_ms - s->idle_ms)));
+	s->evicted++;
+	reject(oldest, "dropped: every control client slot is taken and this connection sent "
+		       "nothing");
+	return oldest;
+}
+
 static void take(struct ctl_server *s, int fd)
 {
 	struct ucred cred;
@@ -547,6 +590,8 @@ static void take(struct ctl_server *s, int fd)
 	for (int i = 0; i < CTL_MAX_CLIENTS && !c; i++)
 		if (s->clients[i].state == CL_FREE)
 			c = &s->clients[i];
+	if (!c)
+		c = evict_silent(s);
 	if (!c) {
 		snprintf(msg, sizeof(msg), "busy: too many control clients (limit %d), try again",
 			 CTL_MAX_CLIENTS);

@@ -19,10 +19,14 @@
 
 #define CONNECT_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 10000
+/* A "busy" answer is retried, the pause doubling from the first to the last, until the reply
+ * timeout: baton makes room by dropping idle clients, so a retry soon finds a slot. */
+#define BUSY_PAUSE_FIRST_MS 20
+#define BUSY_PAUSE_MAX_MS 500
 /* Far above the status of a full pool, and a bound should baton send garbage. */
 #define REPLY_MAX (4 << 20)
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, RETRY_BUSY = -1 };
 
 static const char usage[] =
 	"Usage: baton ctl [--socket PATH] COMMAND [ARG]\n"
@@ -191,9 +195,10 @@ static int send_all(int fd, const char *buf, size_t len)
 /*
  * Read the reply: print data lines to stdout as they come, then judge the final line. For
  * --wait the reply timeout covers only the first line (the request was taken); after it the
- * wait is as long as baton needs.
+ * wait is as long as baton needs. A "busy" answer is not printed but kept in busy, and
+ * RETRY_BUSY returned.
  */
-static int read_reply(int fd, bool wait)
+static int read_reply(int fd, bool wait, char *busy, size_t busylen)
 {
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
@@ -273,6 +278,11 @@ static int read_reply(int fd, bool wait)
 				rc = EXIT_OK;
 				goto out;
 			case CTL_LINE_ERROR:
+				if (strncmp(text, "busy", 4) == 0) {
+					snprintf(busy, busylen, "%s", text);
+					rc = RETRY_BUSY;
+					goto out;
+				}
 				fprintf(stderr, "baton ctl: %s\n", *text ? text : "failed");
 				goto out;
 			}
@@ -287,12 +297,58 @@ out:
 	return rc;
 }
 
+static void pause_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Send the request and read the reply; a busy baton is asked again until the reply timeout. */
+static int request(const char *socket_path, const char *line, size_t len, bool wait)
+{
+	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	int pause = BUSY_PAUSE_FIRST_MS;
+	char busy[256] = "";
+
+	for (;;) {
+		int fd = -1, r;
+
+		if (open_socket(socket_path, &fd))
+			return EXIT_FAIL;
+		r = send_all(fd, line, len);
+		/* Refused at once (busy, not allowed): baton has hung up, but its reason is
+		 * waiting to be read. */
+		if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+			fprintf(stderr, "baton ctl: sending the request: %s\n", strerror(-r));
+			return EXIT_FAIL;
+		}
+		/*
+		 * On an answer the socket is not closed here but by the exit that follows: when
+		 * baton is PID 1 and waits for this hang-up before it exits (drain --wait in a
+		 * preStop hook), the kernel kills every process of the container right after;
+		 * closing in exit means our exit status is already set by then.
+		 */
+		r = read_reply(fd, wait, busy, sizeof(busy));
+		if (r != RETRY_BUSY)
+			return r;
+		close(fd);
+		if (now_ms() + pause >= deadline) {
+			fprintf(stderr, "baton ctl: %s (for %d s)\n", busy, REPLY_TIMEOUT_MS / 1000);
+			return EXIT_FAIL;
+		}
+		pause_ms(pause);
+		pause = pause * 2 > BUSY_PAUSE_MAX_MS ? BUSY_PAUSE_MAX_MS : pause * 2;
+	}
+}
+
 int ctl_client_main(int argc, char **argv)
 {
 	const char *socket_path = NULL;
 	struct ctl_request req;
 	char line[CTL_REQUEST_MAX];
-	int i = 1, fd = -1, r;
+	int i = 1, r;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
@@ -330,20 +386,5 @@ int ctl_client_main(int argc, char **argv)
 	 */
 	if (req.cmd == CTL_DRAIN && req.wait)
 		signal(SIGTERM, SIG_IGN);
-	if (open_socket(socket_path, &fd))
-		return EXIT_FAIL;
-	r = send_all(fd, line, (size_t)r);
-	/* Refused at once (busy, not allowed): baton has hung up, but its reason is waiting to
-	 * be read. */
-	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
-		fprintf(stderr, "baton ctl: sending the request: %s\n", strerror(-r));
-		return EXIT_FAIL;
-	}
-	/*
-	 * The socket is not closed here but by the exit that follows: when baton is PID 1 and
-	 * waits for this hang-up before it exits (drain --wait in a preStop hook), the kernel
-	 * kills every process of the container right after; closing in exit means our exit
-	 * status is already set by then.
-	 */
-	return read_reply(fd, req.wait);
+	return request(socket_path, line, (size_t)r, req.wait);
 }

@@ -56,7 +56,7 @@ const char *pool_phase_name(const struct pool *pool)
 {
 	switch (pool->phase) {
 	case PH_RUNNING:
-		return pool->ro.active ? "rolling out" : "running";
+		return pool->ro.active || pool->hook.running ? "rolling out" : "running";
 	case PH_STOP_DELAY:
 	case PH_STOPPING:
 		return "stopping";
@@ -135,6 +135,41 @@ void pool_describe_status(char *buf, size_t len, int code)
 		snprintf(buf, len, "exited with status %d", code);
 }
 
+int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms)
+{
+	int64_t r = stop_timeout_ms / 4;
+
+	return r > 2000 ? 2000 : r;
+}
+
+int64_t pool_stop_needs_ms(const struct pool_settings *s)
+{
+	bool term_step = s->drain_signal != SIGTERM || s->drain_by_ipc;
+
+	return s->stop_delay_ms + s->drain_timeout_ms + (term_step ? s->term_timeout_ms : 0) +
+	       pool_stop_reserve_ms(s->stop_timeout_ms);
+}
+
+/* A stop phase that would end at `want` ends no later than `before_end` ms before the end of
+ * --stop-timeout: the phases take their own lengths in order, and the later ones are cut
+ * when the budget runs out. Never before now: a deadline already passed fires at once. */
+static int64_t fit_stop(const struct pool *pool, int64_t want, int64_t before_end, int64_t now)
+{
+	int64_t cap;
+
+	if (pool->stop_end_ms < 0)
+		return want;
+	cap = pool->stop_end_ms - before_end;
+	if (cap < now)
+		cap = now;
+	return want < cap ? want : cap;
+}
+
+static int64_t workers_phase_end(const struct pool *pool, int64_t want, int64_t now)
+{
+	return fit_stop(pool, want, pool_stop_reserve_ms(pool->set.stop_timeout_ms), now);
+}
+
 /* ---- set-up ---- */
 
 void pool_init(struct pool *pool, const struct pool_settings *settings)
@@ -148,6 +183,8 @@ void pool_init(struct pool *pool, const struct pool_settings *settings)
 	pool->generation = 1;
 	pool->stop_status = -1;
 	pool->phase_deadline_ms = -1;
+	pool->stop_end_ms = -1;
+	pool->hook.deadline_ms = -1;
 	pool->ro.old = -1;
 	for (int k = 0; k <= CFG_MAX_WORKERS; k++) {
 		struct slot *s = &pool->slots[k];
@@ -210,7 +247,7 @@ void pool_begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now
 	wk->why = why;
 	wk->step = STOP_DRAIN;
 	wk->stop_started_ms = now;
-	wk->deadline_ms = now + pool->set.drain_timeout_ms;
+	wk->deadline_ms = workers_phase_end(pool, now + pool->set.drain_timeout_ms, now);
 	a = pool_emit(pool, ACT_DRAIN);
 	a->worker = w;
 	a->pid = wk->pid;
@@ -232,26 +269,29 @@ static void advance_stop(struct pool *pool, int w, int64_t now)
 	    (pool->set.drain_signal != SIGTERM || pool->set.drain_by_ipc)) {
 		a->sig = SIGTERM;
 		wk->step = STOP_TERM;
-		wk->deadline_ms = now + pool->set.term_timeout_ms;
+		wk->deadline_ms = workers_phase_end(pool, now + pool->set.term_timeout_ms, now);
 	} else {
 		a->sig = SIGKILL;
 		wk->step = STOP_KILL;
 		wk->deadline_ms = -1;
 	}
-	pool_emit_log(pool, LOG_WARN, "worker %d (pid %d) still running after %lld ms; sending SIG%s",
-		      wk->slot, (int)wk->pid, (long long)(now - wk->stop_started_ms),
-		      cfg_signal_name(a->sig, name, sizeof(name)));
+	a->level = LOG_WARN;
+	snprintf(a->msg, sizeof(a->msg), "worker %d (pid %d) still running after %lld ms; sending SIG%s",
+		 wk->slot, (int)wk->pid, (long long)(now - wk->stop_started_ms),
+		 cfg_signal_name(a->sig, name, sizeof(name)));
 }
 
 /* The workers are gone: signal every process left. After SIGTERM, the deadline leads to
- * SIGKILL; after SIGKILL, which cannot be ignored, it only guards against a process stuck in
- * the kernel, so that baton still exits. */
+ * SIGKILL, half the reserve before the end of --stop-timeout at the latest; after SIGKILL,
+ * which cannot be ignored, it only guards against a process stuck in the kernel, so that
+ * baton still exits, by the end of --stop-timeout. */
 static void signal_orphans(struct pool *pool, enum pool_phase phase, int sig, int64_t now)
 {
 	struct pool_action *a;
+	int64_t before_end = sig == SIGKILL ? 0 : pool_stop_reserve_ms(pool->set.stop_timeout_ms) / 2;
 
 	pool->phase = phase;
-	pool->phase_deadline_ms = now + pool->set.term_timeout_ms;
+	pool->phase_deadline_ms = fit_stop(pool, now + pool->set.term_timeout_ms, before_end, now);
 	a = pool_emit(pool, ACT_SIGNAL_ORPHANS);
 	a->sig = sig;
 }
@@ -279,10 +319,113 @@ static void enter_stopping(struct pool *pool, int64_t now)
 	pool->phase_deadline_ms = -1;
 	if (n > 0)
 		pool_emit_log(pool, LOG_INFO, "stopping %d worker%s", n, n == 1 ? "" : "s");
-	for (int i = 0; i < POOL_MAX_PROCS; i++)
-		if (pool->workers[i].state != WS_FREE)
-			pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
+	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+		struct worker *w = &pool->workers[i];
+
+		if (w->state == WS_FREE)
+			continue;
+		pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
+		/* A worker already in its stop sequence (a rollout's or a scale's) keeps its
+		 * step, within the container's deadline. */
+		if (w->state == WS_STOPPING && w->deadline_ms >= 0)
+			w->deadline_ms = workers_phase_end(pool, w->deadline_ms, now);
+	}
 	check_all_stopped(pool, now);
+}
+
+/* ---- the --pre-rollout command ---- */
+
+void pool_hook_begin(struct pool *pool, int64_t now)
+{
+	pool->hook.running = true;
+	pool->hook.pid = 0;
+	pool->hook.deadline_ms = now + pool->set.hook_timeout_ms;
+	pool_emit_log(pool, LOG_INFO, "reload: running the pre-rollout command");
+	pool_emit(pool, ACT_RUN_HOOK);
+}
+
+/* The rollout is not started and the workers keep serving: one line, and the answer of
+ * `ctl reload --wait`. */
+static void hook_failed(struct pool *pool, int code)
+{
+	struct pool_action *a;
+	char how[64];
+
+	pool->hook.running = false;
+	pool->hook.deadline_ms = -1;
+	pool_describe_status(how, sizeof(how), code);
+	a = pool_emit(pool, ACT_ROLLOUT_DONE);
+	a->status = 1;
+	snprintf(a->msg, sizeof(a->msg), "the pre-rollout command %s; rollout not started, the "
+		 "workers keep serving", how);
+	pool_emit_log(pool, LOG_WARN, "%s", a->msg);
+}
+
+/* The container stops: no rollout will follow. The command gets SIGTERM now, and whatever
+ * is left of it the end of the stop sequence. */
+static void hook_cancel(struct pool *pool)
+{
+	struct pool_action *a;
+
+	if (!pool->hook.running)
+		return;
+	pool->hook.running = false;
+	pool->hook.deadline_ms = -1;
+	a = pool_emit(pool, ACT_ROLLOUT_DONE);
+	a->status = 1;
+	snprintf(a->msg, sizeof(a->msg), "the container is stopping");
+	if (pool->hook.pid > 0) {
+		a = pool_emit(pool, ACT_SIGNAL);
+		a->pid = pool->hook.pid;
+		a->sig = SIGTERM;
+	}
+}
+
+void pool_hook_started(struct pool *pool, pid_t pid, int err, int64_t now)
+{
+	(void)now;
+	if (!pool->hook.running)
+		return;
+	if (err < 0) {
+		hook_failed(pool, pool_spawn_error_status(err));
+		return;
+	}
+	pool->hook.pid = pid;
+}
+
+/* The hook's exit; false when pid is not the hook. */
+static bool hook_exited(struct pool *pool, pid_t pid, int code, int64_t now)
+{
+	if (pid <= 0 || pid != pool->hook.pid)
+		return false;
+	pool->hook.pid = 0;
+	if (!pool->hook.running)
+		return true; /* cancelled by a stop */
+	if (code != 0) {
+		hook_failed(pool, code);
+		return true;
+	}
+	pool->hook.running = false;
+	pool->hook.deadline_ms = -1;
+	rollout_begin(pool, now);
+	return true;
+}
+
+static void hook_tick(struct pool *pool, int64_t now)
+{
+	struct pool_action *a;
+
+	if (!pool->hook.running || pool->hook.pid <= 0 || pool->hook.deadline_ms < 0 ||
+	    pool->hook.deadline_ms > now)
+		return;
+	pool->hook.deadline_ms = -1;
+	a = pool_emit(pool, ACT_SIGNAL);
+	a->pid = pool->hook.pid;
+	a->sig = SIGKILL;
+	a->level = LOG_WARN;
+	snprintf(a->msg, sizeof(a->msg),
+		 "the pre-rollout command (pid %d) still running after %lld ms (--ready-timeout); "
+		 "sending SIGKILL", (int)pool->hook.pid, (long long)pool->set.hook_timeout_ms);
 }
 
 /* Stop the container: cancel what is pending, then (after --stop-delay) the stop sequence. */
@@ -291,13 +434,18 @@ static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
 	if (pool->phase != PH_RUNNING)
 		return;
 	rollout_cancel(pool, "the container is stopping");
+	hook_cancel(pool);
 	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
 		pool->slots[k].restart_at_ms = -1;
+	/* The deadline counts from the first stop request: a forced exit during --stop-delay
+	 * does not move it. */
+	if (pool->set.stop_timeout_ms > 0 && pool->stop_end_ms < 0)
+		pool->stop_end_ms = now + pool->set.stop_timeout_ms;
 	if (pool->set.stop_delay_ms > 0 && !skip_delay) {
 		pool->phase = PH_STOP_DELAY;
-		pool->phase_deadline_ms = now + pool->set.stop_delay_ms;
+		pool->phase_deadline_ms = workers_phase_end(pool, now + pool->set.stop_delay_ms, now);
 		pool_emit_log(pool, LOG_INFO, "stopping in %lld ms (--stop-delay); workers keep serving",
-			      (long long)pool->set.stop_delay_ms);
+			      (long long)(pool->phase_deadline_ms - now));
 		return;
 	}
 	enter_stopping(pool, now);
@@ -329,6 +477,8 @@ static bool restart_allowed(struct pool *pool, int64_t now)
 	int cap = pool->set.max_restarts + 1;
 	int oldest;
 
+	if (pool->set.max_restarts == CFG_RESTARTS_UNLIMITED)
+		return true; /* the backoff alone paces the restarts */
 	if (cap > POOL_MAX_RESTART_LOG)
 		cap = POOL_MAX_RESTART_LOG;
 	pool->restart_log[(pool->restart_log_head + pool->restart_log_len) % cap] = now;
@@ -372,13 +522,33 @@ static void schedule_restart(struct pool *pool, int slot, bool was_ready, int co
 /* The pool has nothing left to run: every slot is done and no restart is pending. */
 static void check_pool_empty(struct pool *pool, int64_t now)
 {
-	if (pool->phase != PH_RUNNING || pool->ro.active || live_workers(pool) > 0)
+	if (pool->phase != PH_RUNNING || pool->ro.active || pool->hook.running ||
+	    live_workers(pool) > 0)
 		return;
 	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
 		if (pool->slots[k].active && pool->slots[k].restart_at_ms >= 0)
 			return;
 	pool_emit_log(pool, LOG_INFO, "no worker left; exiting");
 	finish(pool, now, pool->natural_status);
+}
+
+/* Did the worker die of the signal the stop sequence sent it last? */
+static bool died_of_our_signal(const struct pool *pool, const struct worker *w, int code)
+{
+	int sig = code > 128 ? code - 128 : 0;
+
+	if (w->state != WS_STOPPING || sig == 0)
+		return false;
+	switch (w->step) {
+	case STOP_DRAIN:
+		return sig == pool->set.drain_signal && !pool->set.drain_by_ipc;
+	case STOP_TERM:
+		return sig == SIGTERM;
+	case STOP_KILL:
+		return sig == SIGKILL;
+	default:
+		return false;
+	}
 }
 
 /* Was this death one the stop sequence asked for? */
@@ -400,9 +570,21 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	struct worker wk = pool->workers[w];
 	struct slot *s = &pool->slots[wk.slot];
 	bool was_ready = wk.ready_ms > 0;
+	/* What the status counts as (--exit-map): 143:0 makes a SIGTERM of the worker's own a
+	 * success for --restart on-failure and for baton's exit status. Logs keep the real one. */
+	int judged = cfg_map_exit(pool->set.exit_map, code);
 	char how[64];
 
-	pool_describe_status(how, sizeof(how), code);
+	/* Dying of the signal baton sent is how a stop ends, not a crash: "killed by SIGTERM"
+	 * on every stop would read as a failure. A SIGKILL was already warned about. */
+	if (died_of_our_signal(pool, &wk, code)) {
+		char name[16];
+
+		snprintf(how, sizeof(how), "stopped by the SIG%s baton sent",
+			 cfg_signal_name(code - 128, name, sizeof(name)));
+	} else {
+		pool_describe_status(how, sizeof(how), code);
+	}
 	pool_emit_log(pool, wk.state == WS_STOPPING || code == 0 ? LOG_INFO : LOG_WARN,
 		      "worker %d (pid %d) %s", wk.slot, (int)wk.pid, how);
 	if (s->cur == w)
@@ -416,8 +598,9 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	if (pool->phase != PH_RUNNING) {
 		bool by_stop = wk.state == WS_STOPPING && wk.why == WHY_SHUTDOWN;
 
-		if (pool->stop_status < 0 && !(by_stop && expected_stop_status(pool, &wk, code)))
-			pool->stop_status = code;
+		if (pool->stop_status < 0 && judged != 0 &&
+		    !(by_stop && expected_stop_status(pool, &wk, code)))
+			pool->stop_status = judged;
 		check_all_stopped(pool, now);
 		return;
 	}
@@ -428,7 +611,7 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	}
 	if (wk.state == WS_STOPPING) {
 		if (wk.why == WHY_READY_LATE && s->active)
-			schedule_restart(pool, wk.slot, false, code, now);
+			schedule_restart(pool, wk.slot, false, judged, now);
 		check_pool_empty(pool, now);
 		return;
 	}
@@ -441,13 +624,13 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		return;
 	}
 	if (pool->set.restart == RESTART_ALWAYS ||
-	    (pool->set.restart == RESTART_ON_FAILURE && code != 0)) {
+	    (pool->set.restart == RESTART_ON_FAILURE && judged != 0)) {
 		if (s->active && s->cur < 0)
-			schedule_restart(pool, wk.slot, was_ready, code, now);
+			schedule_restart(pool, wk.slot, was_ready, judged, now);
 	} else {
 		s->done = true;
-		if (code != 0 && pool->natural_status == 0)
-			pool->natural_status = code;
+		if (judged != 0 && pool->natural_status == 0)
+			pool->natural_status = judged;
 	}
 	check_pool_empty(pool, now);
 }
@@ -465,6 +648,11 @@ static int exec_error_code(int err)
 	return err == -ENOENT || err == -ENOTDIR ? 127 : 126;
 }
 
+int pool_spawn_error_status(int err)
+{
+	return is_exec_error(err) ? exec_error_code(err) : 125;
+}
+
 void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 {
 	struct worker *wk = &pool->workers[w];
@@ -472,7 +660,7 @@ void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 	if (w < 0 || w >= POOL_MAX_PROCS || wk->state != WS_SPAWNING)
 		return;
 	if (err < 0) {
-		int code = is_exec_error(err) ? exec_error_code(err) : 125;
+		int code = pool_spawn_error_status(err);
 
 		if (is_exec_error(err) && !pool->ever_ready) {
 			/* The command itself cannot run: restarting would only repeat this. */
@@ -554,6 +742,14 @@ void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now)
 
 	if (w >= 0)
 		worker_gone(pool, w, pool_status_code(wstatus), now);
+	else
+		hook_exited(pool, pid, pool_status_code(wstatus), now);
+}
+
+void pool_orphans_killed(struct pool *pool, int n)
+{
+	if (n > 0 && pool->exit_status == 0)
+		pool->exit_status = 128 + SIGKILL;
 }
 
 void pool_children_gone(struct pool *pool, int64_t now)
@@ -566,7 +762,11 @@ void pool_children_gone(struct pool *pool, int64_t now)
 	pool->phase = PH_EXITED;
 	pool->phase_deadline_ms = -1;
 	a = pool_emit(pool, ACT_EXIT);
-	a->status = pool->exit_status;
+	/* baton's own status too: a 137 of the stop, a crash loop's status, 126 or 127. */
+	a->status = cfg_map_exit(pool->set.exit_map, pool->exit_status);
+	if (a->status != pool->exit_status)
+		pool_emit_log(pool, LOG_INFO, "exit status %d, mapped to %d (--exit-map)",
+			      pool->exit_status, a->status);
 }
 
 void pool_signal(struct pool *pool, int sig, int64_t now)
@@ -600,10 +800,21 @@ void pool_signal(struct pool *pool, int sig, int64_t now)
 		}
 		return;
 	}
-	if (sig == SIGHUP) {
+	if (sig == pool->set.reload_signal) {
 		if (pool_reload(pool, now, err, sizeof(err)) < 0)
-			pool_emit_log(pool, LOG_WARN, "SIGHUP ignored: %s", err);
+			pool_emit_log(pool, LOG_WARN, "SIG%s ignored: %s",
+				      cfg_signal_name(sig, buf, sizeof(buf)), err);
 		return;
+	}
+	if (sig > 0 && sig < CFG_NSIG && pool->set.signal_map[sig]) {
+		int to = pool->set.signal_map[sig];
+
+		pool_emit_log(pool, LOG_DEBUG, "SIG%s %s (--signal-map)",
+			      cfg_signal_name(sig, buf, sizeof(buf)),
+			      to == CFG_SIG_DROP ? "dropped" : "forwarded as mapped");
+		if (to == CFG_SIG_DROP)
+			return;
+		sig = to;
 	}
 	/* Everything else goes to the serving workers' process groups. A rollout's new worker
 	 * that is not ready yet is spared: most programs die of USR1 before they install a
@@ -628,6 +839,8 @@ int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "baton is stopping");
 		return -EBUSY;
 	}
+	if (pool->hook.running)
+		return 0; /* the rollout that follows the command takes this reload in */
 	if (pool->ro.active) {
 		if (!pool->ro.again)
 			pool_emit_log(pool, LOG_INFO,
@@ -636,7 +849,10 @@ int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
 		pool->ro.again = true;
 		return 0;
 	}
-	rollout_begin(pool, now);
+	if (pool->set.pre_rollout)
+		pool_hook_begin(pool, now);
+	else
+		rollout_begin(pool, now);
 	return 0;
 }
 
@@ -652,7 +868,7 @@ int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "baton is stopping");
 		return -EBUSY;
 	}
-	if (pool->ro.active) {
+	if (pool->ro.active || pool->hook.running) {
 		snprintf(err, errlen, "a rollout is in progress; scale when it has ended");
 		return -EBUSY;
 	}
@@ -693,6 +909,7 @@ void pool_tick(struct pool *pool, int64_t now)
 			pool_children_gone(pool, now);
 		}
 	}
+	hook_tick(pool, now);
 	for (int i = 0; i < POOL_MAX_PROCS; i++) {
 		struct worker *w = &pool->workers[i];
 
@@ -726,6 +943,10 @@ void pool_tick(struct pool *pool, int64_t now)
 int64_t pool_next_deadline(const struct pool *pool)
 {
 	int64_t next = pool->phase_deadline_ms;
+
+	if (pool->hook.running && pool->hook.pid > 0 && pool->hook.deadline_ms >= 0 &&
+	    (next < 0 || pool->hook.deadline_ms < next))
+		next = pool->hook.deadline_ms;
 
 	for (int i = 0; i < POOL_MAX_PROCS; i++) {
 		int64_t d = pool->workers[i].deadline_ms;

@@ -14,11 +14,12 @@ struct pool_action *pool_emit(struct pool *pool, enum action_kind kind);
 /* Take a free worker entry for slot and ask the loop to spawn it; -1 if the table is full. */
 int pool_spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now);
 
-/* How a worker ended, for logs: "exited with status 3", "was killed by SIGKILL". */
-void pool_describe_status(char *buf, size_t len, int code);
 
 /* Begin the stop sequence on a live worker. */
 void pool_begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now);
+
+/* Run the --pre-rollout command; the rollout begins when it has succeeded. */
+void pool_hook_begin(struct pool *pool, int64_t now);
 
 /* rollout.c */
 void rollout_begin(struct pool *pool, int64_t now);

@@ -48,6 +48,15 @@ static void start_over(struct pool *pool, int64_t now)
 /* Go on with the next slot that still runs an older generation, or end the rollout. */
 static void next_step(struct pool *pool, int64_t now)
 {
+	if (pool->ro.again && pool->set.pre_rollout) {
+		/* The command runs before every rollout, a coalesced one too: this one ends here
+		 * and the next begins, after it, from the first slot. */
+		pool_emit_log(pool, LOG_INFO, "rollout of generation %u: another reload follows",
+			      pool->generation);
+		finished(pool, 0, "rollout superseded by another reload");
+		pool_hook_begin(pool, now);
+		return;
+	}
 	if (pool->ro.again)
 		start_over(pool, now);
 	for (int k = pool->ro.slot + 1; k <= CFG_MAX_WORKERS; k++) {

@@ -12,7 +12,6 @@
  */
 #include "baton/run.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include "baton/log.h"
 #include "baton/loop.h"
 #include "baton/pool.h"
+#include "baton/procs.h"
 #include "baton/reap.h"
 #include "baton/spawn.h"
 #include "run_int.h"
@@ -95,6 +95,24 @@ static void env_for_worker(struct runner *r, int w, int ready_fd_num)
 	}
 	n = run_env_extra(r, w, n);
 	r->env[n] = NULL;
+}
+
+/* The environment of a --pre-start or --pre-rollout command: the workers' without what is
+ * per worker or about the sockets and readiness it does not take part in. */
+char **run_env_for_hook(struct runner *r)
+{
+	size_t n = r->n_env_base;
+
+	snprintf(r->envs.workers, sizeof(r->envs.workers), "BATON_WORKERS=%d", r->pool.wanted > 0
+			 ? r->pool.wanted : r->cfg->workers);
+	r->env[n++] = r->envs.workers;
+	if (r->envs.home[0]) {
+		r->env[n++] = r->envs.home;
+		r->env[n++] = r->envs.user;
+		r->env[n++] = r->envs.logname;
+	}
+	r->env[n] = NULL;
+	return r->env;
 }
 
 /* ---- readiness through a pipe (--ready fd) ---- */
@@ -201,7 +219,7 @@ static void do_spawn(struct runner *r, int w)
 
 /* Signal a worker's process group; fall back to the process if the group is gone (the
  * worker may have called setsid or setpgid itself). */
-static void signal_worker(pid_t pid, int sig)
+void run_signal_group(pid_t pid, int sig)
 {
 	if (pid <= 0)
 		return;
@@ -209,45 +227,78 @@ static void signal_worker(pid_t pid, int sig)
 		kill(pid, sig);
 }
 
-/* Every process left after the workers: orphans reparented to us. As PID 1 that is every
- * process of the namespace (kill(-1) spares only ourselves); as a subreaper it is our own
- * children, found in /proc, since kill(-1) would reach far beyond the container. */
+/* A SIGKILL at the end of a stop is a warning that names whom it reaches: a worker's process
+ * group (the worker itself is named by the pool's line), or the processes left after the
+ * workers. Those are orphans reparented to us: as PID 1 every process of the namespace, as a
+ * subreaper our own children, since kill(-1) would reach far beyond the container. */
+struct kill_walk {
+	pid_t self;
+	pid_t group;    /* a worker's process group, or 0 for the processes left */
+	int slot;
+	int sig;
+	int n;
+};
+
+static void kill_one(const struct proc_entry *p, void *ctx)
+{
+	struct kill_walk *k = ctx;
+	bool ours = k->group > 0 ? p->pgrp == k->group && p->pid != k->group
+				 : k->self == 1 || p->ppid == k->self;
+
+	if (!ours || p->state == 'Z' || kill(p->pid, k->sig) < 0)
+		return;
+	k->n++;
+	if (k->sig != SIGKILL)
+		return;
+	if (k->group > 0 && k->slot > 0)
+		log_warn("pid %d (%s) of worker %d's process group still running; sending SIGKILL",
+			 (int)p->pid, p->cmd, k->slot);
+	else if (k->group > 0)
+		log_warn("pid %d (%s) of its process group still running; sending SIGKILL",
+			 (int)p->pid, p->cmd);
+	else
+		log_warn("pid %d (%s) still running at the end of the stop; sending SIGKILL",
+			 (int)p->pid, p->cmd);
+}
+
 static int signal_orphans(int sig)
 {
-	DIR *dir;
-	struct dirent *de;
-	pid_t self = getpid();
-	int n = 0;
+	struct kill_walk k = { .self = getpid(), .sig = sig };
+	int err;
 
-	if (self == 1)
+	/* As PID 1, kill(-1) reaches every process at once: the walk is only there to name
+	 * them when they get SIGKILL. */
+	if (k.self == 1 && sig != SIGKILL)
 		return kill(-1, sig) == 0 ? 1 : 0;
-	dir = opendir("/proc");
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir))) {
-		char path[64], buf[512], *p;
-		int fd, ppid;
-		ssize_t len;
-		pid_t pid = (pid_t)atoi(de->d_name);
-
-		if (pid <= 0 || pid == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* The command name may hold spaces and parentheses: parse after the last ')'. */
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == self && kill(pid, sig) == 0)
-			n++;
+	err = procs_each(kill_one, &k);
+	if (k.self != 1)
+		return k.n;
+	/* Those forked during the walk; or, when /proc cannot be read, all of them unnamed. */
+	if (kill(-1, sig) == 0 && err < 0) {
+		log_warn("processes still running at the end of the stop (/proc: %s); sending SIGKILL",
+			 strerror(-err));
+		k.n++;
 	}
-	closedir(dir);
-	return n;
+	return k.n;
+}
+
+/* A stop-sequence step on a worker: the pool's line names the worker, and the command is
+ * added here, read before the signal can turn it into a zombie without one. */
+static void signal_stop_step(struct runner *r, const struct pool_action *a)
+{
+	struct proc_entry p;
+
+	if (a->msg[0] && procs_get(a->pid, &p) == 0)
+		log_msg(a->level, "%s (%s)", a->msg, p.cmd);
+	else if (a->msg[0])
+		log_msg(a->level, "%s", a->msg);
+	if (a->sig == SIGKILL) {
+		struct kill_walk k = { .self = getpid(), .group = a->pid, .sig = SIGKILL,
+				       .slot = a->worker >= 0 ? r->pool.workers[a->worker].slot : 0 };
+
+		procs_each(kill_one, &k);
+	}
+	run_signal_group(a->pid, a->sig);
 }
 
 static void on_reaped(void *ctx, pid_t pid, int wstatus)
@@ -282,21 +333,29 @@ void run_actions(struct runner *r)
 					  r->pool.workers[a.worker].slot, (int)a.pid);
 				break;
 			}
-			signal_worker(a.pid, a.sig);
+			run_signal_group(a.pid, a.sig);
 			log_debug("worker %d (pid %d): drain with SIG%s", r->pool.workers[a.worker].slot,
 				  (int)a.pid, cfg_signal_name(a.sig, name, sizeof(name)));
 			break;
 		case ACT_SIGNAL:
-			signal_worker(a.pid, a.sig);
+			signal_stop_step(r, &a);
 			break;
-		case ACT_SIGNAL_ORPHANS:
-			if (signal_orphans(a.sig) > 0)
+		case ACT_SIGNAL_ORPHANS: {
+			int n = signal_orphans(a.sig);
+
+			if (n > 0)
 				log_debug("sent SIG%s to the remaining processes",
 					  cfg_signal_name(a.sig, name, sizeof(name)));
+			if (n > 0 && a.sig == SIGKILL)
+				pool_orphans_killed(&r->pool, n);
 			reap_children(r);
 			break;
+		}
 		case ACT_LOG:
 			log_msg(a.level, "%s", a.msg);
+			break;
+		case ACT_RUN_HOOK:
+			run_hook_rollout(r);
 			break;
 		case ACT_ROLLOUT_DONE:
 		case ACT_WORKERS_STOPPED:
@@ -365,6 +424,7 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 		.drain_timeout_ms = cfg->drain_timeout_ms,
 		.term_timeout_ms = cfg->term_timeout_ms,
 		.stop_delay_ms = cfg->stop_delay_ms,
+		.stop_timeout_ms = cfg->stop_timeout_ms,
 		.ready_by_delay = cfg->ready == READY_DELAY && !cfg->node_cluster,
 		.ready_delay_ms = cfg->ready_delay_ms,
 		.ready_timeout_ms = cfg->ready_timeout_ms,
@@ -372,7 +432,12 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 		 * started in the foreground of it. */
 		.tty_foreground = cfg->workers == 1 && isatty(STDIN_FILENO) &&
 				  tcgetpgrp(STDIN_FILENO) == getpgrp(),
+		.reload_signal = cfg->reload_signal,
+		.pre_rollout = cfg->pre_rollout != NULL,
+		.hook_timeout_ms = cfg->ready_timeout_ms,
 	};
+	memcpy(s->signal_map, cfg->signal_map, sizeof(s->signal_map));
+	memcpy(s->exit_map, cfg->exit_map, sizeof(s->exit_map));
 }
 
 int baton_run(struct config *cfg, char **envp)
@@ -409,9 +474,23 @@ int baton_run(struct config *cfg, char **envp)
 		return 1;
 	}
 	settings_from_config(r, &settings);
+	/* The defaults are cut silently (a 30 s drain inside docker stop's 10 s is what they
+	 * mean); values the user gave are expected to hold, so a cut is announced. */
+	if (cfg->stop_phases_given && pool_stop_needs_ms(&settings) > settings.stop_timeout_ms)
+		log_warn("the stop sequence as set (--stop-delay %lld ms, --drain-timeout %lld ms, "
+			 "--term-timeout %lld ms) can take %lld ms, more than --stop-timeout %lld ms: "
+			 "its phases will be cut to fit, in that order",
+			 (long long)cfg->stop_delay_ms, (long long)cfg->drain_timeout_ms,
+			 (long long)cfg->term_timeout_ms, (long long)pool_stop_needs_ms(&settings),
+			 (long long)cfg->stop_timeout_ms);
 	pool_init(&r->pool, &settings);
 	log_debug("starting %d worker%s of '%s'", cfg->workers, cfg->workers == 1 ? "" : "s",
 		  cfg->command[0]);
+
+	if (cfg->pre_start && (status = run_pre_start(r)) != RUN_GO_ON) {
+		run_shutdown_extra(r);
+		return cfg_map_exit(cfg->exit_map, status);
+	}
 
 	/* From here on, baton must not die. */
 	pool_start(&r->pool, loop_now_ms());

@@ -68,6 +68,16 @@ struct runner {
 /* run.c */
 void run_actions(struct runner *r);
 void run_io_release(struct runner *r, int w);
+char **run_env_for_hook(struct runner *r);
+/* Signal the process group led by pid, or pid alone if it left its group (setsid). */
+void run_signal_group(pid_t pid, int sig);
+
+/* run_hooks.c: --pre-start (before the loop: RUN_GO_ON, or the status baton exits with,
+ * having started nothing) and --pre-rollout (ACT_RUN_HOOK; its exit is reaped like a
+ * worker's). */
+#define RUN_GO_ON (-1)
+int run_pre_start(struct runner *r);
+void run_hook_rollout(struct runner *r);
 
 /* run_modules.c: each returns quickly and never kills baton once the loop runs. */
 int run_setup_extra(struct runner *r, char **envp);        /* 0, or an exit status */

@@ -248,9 +248,11 @@ static int prepare_sandbox(struct runner *r)
 	}
 	if (sbx_describe(r->sandbox, desc, sizeof(desc)) == 0)
 		log_debug("workers' sandbox: %s", desc);
+	/* Calls of other architectures or kernels are normal in a portable profile: a line at
+	 * -v, not a warning on every start (a misspelt name is an error, found earlier). */
 	if (sbx_unknown_syscalls(r->sandbox))
-		log_warn("seccomp profile: system calls unknown here, skipped: %s",
-			 sbx_unknown_syscalls(r->sandbox));
+		log_debug("seccomp profile: system calls of other architectures, skipped: %s",
+			  sbx_unknown_syscalls(r->sandbox));
 	if (sbx_home(r->sandbox)) {
 		snprintf(r->envs.home, sizeof(r->envs.home), "HOME=%s", sbx_home(r->sandbox));
 		snprintf(r->envs.user, sizeof(r->envs.user), "USER=%s", sbx_user_name(r->sandbox));
@@ -352,10 +354,13 @@ void run_notify_extra(struct runner *r, const struct pool_action *a)
 void run_shutdown_extra(struct runner *r)
 {
 	/* Every process of the container dies with PID 1: let the control clients that have
-	 * their answer (a preStop `drain --wait`) hang up first, for a second at most. */
+	 * their answer (a preStop `drain --wait`) hang up first, for a second at most and never
+	 * past --stop-timeout. */
 	if (r->control) {
 		int64_t end = loop_now_ms() + 1000;
 
+		if (r->pool.stop_end_ms >= 0 && r->pool.stop_end_ms < end)
+			end = r->pool.stop_end_ms;
 		while (ctl_client_count(r->control) > 0 && loop_now_ms() < end) {
 			loop_set_deadline(&r->loop, end);
 			loop_run_once(&r->loop);

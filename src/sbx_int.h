@@ -23,11 +23,15 @@ struct sbx_bpf {
 	unsigned short len;
 };
 
+/* Whether libseccomp resolves name on any architecture it knows (not only this machine's). */
+bool sbx_syscall_known_anywhere(const char *name);
+
 /*
  * Compile a parsed profile into a BPF program for the native architecture and its compat
- * ones (x86 and x32 on x86_64, arm on aarch64). deny is the action of `deny` rules. Names
- * libseccomp does not know are skipped and returned in *unknown (malloc'd, space-separated;
- * NULL when none). filename is for messages. 0, or -errno with one line in err.
+ * ones (x86 and x32 on x86_64, arm on aarch64). deny is the action of `deny` rules. Names of
+ * other architectures only are skipped and returned in *unknown (malloc'd, space-separated;
+ * NULL when none); a name no architecture knows is an error (-EINVAL, "FILE:LINE: 'NAME' ...").
+ * filename is for messages. 0, or -errno with one line in err.
  */
 int sbx_compile(const struct sbx_profile *prof, bool builtin, enum sbx_action deny,
 		const char *filename, struct sbx_bpf *out, char **unknown, char *err,

@@ -98,6 +98,44 @@ static const struct sbx_rule *find_rule(const struct sbx_profile *prof, const ch
 	return NULL;
 }
 
+/* Every architecture libseccomp knows: a name none of them resolves is no system call at all,
+ * a misspelling rather than a call of another machine or kernel. */
+static const uint32_t all_arches[] = {
+	SCMP_ARCH_X86, SCMP_ARCH_X86_64, SCMP_ARCH_X32, SCMP_ARCH_ARM, SCMP_ARCH_AARCH64,
+	SCMP_ARCH_MIPS, SCMP_ARCH_MIPS64, SCMP_ARCH_MIPS64N32, SCMP_ARCH_MIPSEL,
+	SCMP_ARCH_MIPSEL64, SCMP_ARCH_MIPSEL64N32, SCMP_ARCH_PPC, SCMP_ARCH_PPC64,
+	SCMP_ARCH_PPC64LE, SCMP_ARCH_S390, SCMP_ARCH_S390X, SCMP_ARCH_PARISC, SCMP_ARCH_PARISC64,
+#ifdef SCMP_ARCH_RISCV64
+	SCMP_ARCH_RISCV64,
+#endif
+#ifdef SCMP_ARCH_LOONGARCH64
+	SCMP_ARCH_LOONGARCH64,
+#endif
+#ifdef SCMP_ARCH_M68K
+	SCMP_ARCH_M68K,
+#endif
+#ifdef SCMP_ARCH_SH
+	SCMP_ARCH_SH,
+#endif
+};
+
+bool sbx_syscall_known_anywhere(const char *name)
+{
+	for (size_t i = 0; i < sizeof(all_arches) / sizeof(all_arches[0]); i++)
+		if (seccomp_syscall_resolve_name_arch(all_arches[i], name) != __NR_SCMP_ERROR)
+			return true;
+	return false;
+}
+
+/* Whether name is a system call of one of the filter's architectures. */
+static bool known_on(const uint32_t *arches, size_t n_arches, const char *name)
+{
+	for (size_t a = 0; a < n_arches; a++)
+		if (seccomp_syscall_resolve_name_arch(arches[a], name) >= 0)
+			return true;
+	return false;
+}
+
 /*
  * Add one rule. A name that is the default action already needs no rule; a name libseccomp
  * resolves only to a "pseudo" number exists on none of this filter's architectures (iopl on
@@ -281,6 +319,20 @@ int sbx_compile(const struct sbx_profile *prof, bool builtin, enum sbx_action de
 		/* clone3 gets ENOSYS, never EPERM: glibc then falls back to clone. */
 		if (strcmp(r->name, "clone3") == 0 && r->deny && deny == SBX_ERRNO)
 			act = SCMP_ACT_ERRNO(ENOSYS);
+		/* A call of another machine is normal in a portable profile and is skipped; a
+		 * name that no machine knows is a mistake, which would otherwise show only as a
+		 * worker crashing in a loop on the call it meant. */
+		if (!known_on(arches, n_arches, r->name)) {
+			if (!sbx_syscall_known_anywhere(r->name)) {
+				snprintf(err, errlen,
+					 "%s:%d: '%s' is not a system call on any architecture "
+					 "libseccomp knows (misspelt?)", filename, r->line, r->name);
+				rc = -EINVAL;
+				goto out_err;
+			}
+			note_unknown(unknown, r->name);
+			continue;
+		}
 		rc = add_simple(ctx, def, act, r->name, unknown);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s:%d: cannot add a rule for '%s': %s", filename,

@@ -16,6 +16,18 @@
  * supervisor size its tables once at start-up. */
 #define CFG_MAX_WORKERS 256
 #define CFG_MAX_LISTEN 16
+/* Bounds of a --pre-start or --pre-rollout command line. */
+#define CFG_HOOK_MAX 4096
+#define CFG_HOOK_WORDS 64
+
+/* Signal numbers are below this (Linux: 1..64). */
+#define CFG_NSIG 65
+/* --signal-map FROM:0: the signal is dropped, not forwarded. */
+#define CFG_SIG_DROP (-1)
+
+/* --max-restarts unlimited: the crash-loop guard never gives up. 0 keeps its meaning (no
+ * restart at all is allowed), so "never give up" is a word of its own. */
+#define CFG_RESTARTS_UNLIMITED (-1)
 
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum ready_mode { READY_DELAY, READY_NOTIFY, READY_FD, READY_MESSAGE };
@@ -28,7 +40,7 @@ struct config {
 	/* Pool. workers == 0 means "auto": resolved from the CPUs at start-up. */
 	int workers;
 	enum restart_policy restart;
-	int max_restarts;
+	int max_restarts;           /* CFG_RESTARTS_UNLIMITED: never give up */
 	int64_t restart_window_ms;
 
 	/* Stop sequence: drain signal, then TERM, then KILL. */
@@ -37,6 +49,21 @@ struct config {
 	int64_t drain_timeout_ms;
 	int64_t term_timeout_ms;
 	int64_t stop_delay_ms;
+
+	/* Signals. signal_map[FROM]: 0 forwarded as is, CFG_SIG_DROP dropped, else sent as that
+	 * signal. reload_signal: the one that starts a rollout, 0 none. */
+	int signal_map[CFG_NSIG];
+	int reload_signal;
+	/* --exit-map: exit_map[CODE] is 0 when CODE stays, else the status it becomes + 1. */
+	short exit_map[256];
+
+	/* One-time work: run once before the first worker, and before each rollout. NULL none. */
+	const char *pre_start;
+	const char *pre_rollout;
+
+	/* The whole stop sequence ends within this, whatever the phases above say. */
+	int64_t stop_timeout_ms;
+	bool stop_phases_given; /* a phase above was given by flag or variable */
 
 	/* Readiness. */
 	enum ready_mode ready;
@@ -94,6 +121,16 @@ int cfg_parse_signal(const char *text, int *out_sig);
  * with --node-cluster, unless a drain signal was given, in which case the app is trusted to
  * drain itself on it (as PM2 apps do on SIGINT), with its own handling of open connections. */
 bool cfg_drains_by_message(const struct config *cfg);
+
+/* How --pre-start and --pre-rollout run CMD: with a character of the shell's syntax in it
+ * (quotes, $, ;, &, |, <, >, parentheses, wildcards, #, ~, a backslash, a newline) through
+ * /bin/sh -c; otherwise split at blanks and executed directly, found in PATH, so that an image
+ * without /bin/sh can run "migrate --up". Fills argv (NULL-terminated, at most max - 1 words,
+ * pointing into buf or cmd). Returns the number of words, or -EINVAL (empty, too long). */
+int cfg_hook_argv(const char *cmd, char *buf, size_t buflen, char *argv[], int max);
+
+/* A status as --exit-map says: a worker's, as baton judges it, and baton's own. */
+int cfg_map_exit(const short exit_map[256], int status);
 
 /* Signal number -> "TERM" (without SIG), or "RTMIN+n"; buf used for numbers. */
 const char *cfg_signal_name(int sig, char *buf, size_t len);

@@ -5,8 +5,8 @@
  * - the protocol (src/ctl_proto.c): pure functions that parse requests and format replies;
  * - the server (src/control.c): a unix stream socket in baton's event loop. It never blocks and
  *   never dies whatever a client sends: every client is checked with SO_PEERCRED, requests are
- *   length-limited, a client that says nothing is dropped after an idle timeout, and the number
- *   of clients is capped. The core stays in charge: the server only calls the struct ctl_ops
+ *   length-limited, a client that says nothing is dropped after an idle timeout (or sooner, to
+ *   make room for a new one when every slot is taken), and the number of clients is capped. The core stays in charge: the server only calls the struct ctl_ops
  *   it was given, and the core tells it when a rollout or the stop sequence has ended;
  * - the client (src/ctl_client.c): `baton ctl`, the same binary.
  *
@@ -41,7 +41,8 @@ struct ctl_server;
 #define CTL_SOCKET_NAME "baton.sock"
 /* A request line, LF included. Every valid request is far shorter. */
 #define CTL_REQUEST_MAX 1024
-/* Concurrent clients; the next one is told "busy" and closed. */
+/* Concurrent clients. When all are taken, the one that has sent nothing for longest is dropped
+ * to make room; only when every one has sent its request is the next one told "busy". */
 #define CTL_MAX_CLIENTS 16
 /* How long a client may take to send its request, or to read its reply. */
 #define CTL_IDLE_TIMEOUT_MS 5000

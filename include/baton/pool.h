@@ -79,11 +79,15 @@ enum action_kind {
 	ACT_SPAWN,           /* spawn worker `worker` (slot, generation in the table) */
 	ACT_DRAIN,           /* first step of the stop sequence for `worker`: send `sig` (or the
 			      * Node cluster disconnect, when the loop speaks it) */
-	ACT_SIGNAL,          /* send `sig` to the process group of `pid` */
+	ACT_SIGNAL,          /* send `sig` to the process group of `pid`; a step of the stop
+			      * sequence carries its line in `msg` at `level`, which the loop logs
+			      * with the command of `pid` */
 	ACT_SIGNAL_ORPHANS,  /* send `sig` to every other process left, then report
 			      * pool_children_gone() if none is left */
 	ACT_LOG,             /* log `msg` at `level` */
 	ACT_ROLLOUT_DONE,    /* a rollout ended: status 0 ok, else failed with `msg` */
+	ACT_RUN_HOOK,        /* run the --pre-rollout command; report with pool_hook_started,
+			      * its exit comes through pool_exited */
 	ACT_WORKERS_STOPPED, /* every worker is gone after a stop request */
 	ACT_EXIT,            /* exit baton with `status` */
 };
@@ -109,10 +113,16 @@ struct pool_settings {
 	int64_t drain_timeout_ms;
 	int64_t term_timeout_ms;
 	int64_t stop_delay_ms;
+	int64_t stop_timeout_ms; /* the whole stop sequence ends within this; 0: no such bound */
 	bool ready_by_delay;
 	int64_t ready_delay_ms;
 	int64_t ready_timeout_ms;
 	bool tty_foreground;    /* one worker holds the terminal: Ctrl-C means "stop" */
+	int reload_signal;      /* starts a rollout; 0 none */
+	bool pre_rollout;       /* a command runs before each rollout (ACT_RUN_HOOK) */
+	int64_t hook_timeout_ms; /* then SIGKILL, and it failed */
+	int signal_map[CFG_NSIG]; /* as struct config's: 0 as is, CFG_SIG_DROP, or the signal */
+	short exit_map[256];    /* as struct config's (cfg_map_exit) */
 };
 
 struct rollout {
@@ -134,9 +144,17 @@ struct pool {
 	int wanted;
 	enum pool_phase phase;
 	int64_t phase_deadline_ms;
+	int64_t stop_end_ms;    /* when the stop began + --stop-timeout, -1 before a stop */
 	unsigned generation;
 	bool ever_ready;
 	struct rollout ro;
+
+	/* The --pre-rollout command: a rollout asked for waits for it. */
+	struct {
+		bool running;
+		pid_t pid;              /* 0 until spawned */
+		int64_t deadline_ms;    /* -1 none */
+	} hook;
 
 	/* Exit status: forced (crash loop, exec failure, Ctrl-C), else from the stop sequence,
 	 * else from the workers that ended on their own. */
@@ -162,8 +180,12 @@ void pool_start(struct pool *pool, int64_t now);
  * other: the worker could not be set up). */
 void pool_spawned(struct pool *pool, int worker, pid_t pid, int err, int64_t now);
 
-/* A reaped child. wstatus as from waitpid. Unknown pids (orphans) are ignored. */
+/* A reaped child. wstatus as from waitpid: a worker, or the --pre-rollout command. Unknown
+ * pids (orphans) are ignored. */
 void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now);
+
+/* Result of ACT_RUN_HOOK: pid > 0, or err < 0 (it could not be started: a failed hook). */
+void pool_hook_started(struct pool *pool, pid_t pid, int err, int64_t now);
 
 /* A worker reported readiness (notify, ready fd, Node "listening"). */
 void pool_ready(struct pool *pool, pid_t pid, int64_t now);
@@ -182,6 +204,10 @@ void pool_stop(struct pool *pool, int64_t now);
 /* Time passed: fire every deadline <= now. */
 void pool_tick(struct pool *pool, int64_t now);
 
+/* The end of a stop had to SIGKILL n processes besides the workers: unless baton already
+ * exits with a failure, its status says so, 137 as for a worker. */
+void pool_orphans_killed(struct pool *pool, int n);
+
 /* No child process is left (waitpid said ECHILD). */
 void pool_children_gone(struct pool *pool, int64_t now);
 
@@ -197,6 +223,23 @@ int pool_find(const struct pool *pool, pid_t pid);
 /* The backoff before restarting a slot after `streak` consecutive failed starts:
  * 100 ms, doubling, capped at 10 s. */
 int64_t pool_backoff_ms(int streak);
+
+/* The end of --stop-timeout kept for the SIGKILLs and baton's own exit: a quarter of it, at
+ * most 2 s, so that a loaded machine still sees baton gone in time. The workers' phases end by stop_end - reserve, the other processes' SIGTERM by
+ * stop_end - reserve / 2. */
+int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms);
+
+/* How long the workers' part of the stop sequence can take as set (stop delay, drain, the
+ * SIGTERM step when the drain is not SIGTERM, and the reserve). When that is more than
+ * stop_timeout_ms, the phases will be cut to fit: the caller says so at start-up. */
+int64_t pool_stop_needs_ms(const struct pool_settings *s);
+
+/* How a process ended, for logs: "exited with status 3", "was killed by SIGKILL". */
+void pool_describe_status(char *buf, size_t len, int code);
+
+/* The status of a child that never reached exec (spawn_worker's err): 127 not found, 126
+ * cannot be executed, 125 could not be set up. */
+int pool_spawn_error_status(int err);
 
 /* Exit code or 128+signal of a waitpid status. */
 int pool_status_code(int wstatus);

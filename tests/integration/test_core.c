@@ -93,6 +93,166 @@ static void test_signals_reach_the_process_group(void **state)
 	bt_cleanup(&b);
 }
 
+/* --signal-map USR1:USR2,WINCH:0: a worker sees SIGUSR2 for each SIGUSR1 sent to baton and
+ * never a SIGWINCH. */
+static void test_signal_map(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "2", "--signal-map", "USR1:USR2,WINCH:0", "--ready", "delay:50ms",
+			  "--", bt_helper("worker"), "-s"), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
+	assert_true(bt_wait_log_n(&b, "started (pid", 2, 10000));
+	bt_signal(&b, SIGUSR1);
+	assert_true(bt_wait_out_n(&b, " got 12\n", 2, 10000));
+	bt_signal(&b, SIGWINCH);
+	/* A signal sent after the WINCH arrives after it would have: then none came. */
+	bt_signal(&b, SIGQUIT);
+	assert_true(bt_wait_out_n(&b, " got 3\n", 2, 10000));
+	bt_signal(&b, SIGUSR1);
+	assert_true(bt_wait_out_n(&b, " got 12\n", 4, 10000));
+	{
+		char *out = bt_read_file(b.out);
+
+		assert_non_null(out);
+		if (strstr(out, " got 28\n") || strstr(out, " got 10\n")) {
+			bt_dump(&b);
+			fail_msg("a worker saw SIGWINCH or SIGUSR1");
+		}
+		free(out);
+	}
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+}
+
+/* --reload-signal USR2: SIGUSR2 rolls the pool, and SIGHUP reaches the workers. */
+static void test_reload_signal(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "2", "--reload-signal", "USR2", "--ready", "delay:50ms", "--",
+			  bt_helper("worker"), "-s"), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
+	assert_true(bt_wait_log_n(&b, "started (pid", 2, 10000));
+	bt_signal(&b, SIGHUP);
+	assert_true(bt_wait_out_n(&b, " got 1\n", 2, 10000));
+	assert_int_equal(bt_log_count(&b, "rollout"), 0);
+	bt_signal(&b, SIGUSR2);
+	if (!bt_wait_log(&b, "rollout of generation 2", 10000) ||
+	    !bt_wait_out_n(&b, "started", 4, 20000)) {
+		bt_dump(&b);
+		fail_msg("SIGUSR2 did not roll the pool");
+	}
+	assert_int_equal(bt_log_count(&b, " got 12\n"), 0);
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 20000);
+	bt_cleanup(&b);
+}
+
+/* --exit-map 143:0: a worker killed by SIGTERM on its own (not by a stop) is a success: with
+ * -w 1 it is not restarted and baton exits 0. Without the map it is a failure, restarted. */
+static void test_exit_map(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "1", "--exit-map", "143:0", "--", "sh", "-c", "kill -TERM $$"),
+		 NULL);
+	expect_exit(&b, 0, 10000);
+	assert_int_equal(bt_log_count(&b, "restarting"), 0);
+	bt_cleanup(&b);
+
+	bt_start(&b, 0, W("-w", "1", "--", "sh", "-c", "kill -TERM $$"), NULL);
+	assert_true(bt_wait_log(&b, "restarting worker 1", 10000));
+	bt_cleanup(&b);
+}
+
+/* --pre-start runs exactly once with -w 4, before any worker, in the workers' environment; a
+ * failing one ends baton with its status and starts no worker. */
+static void test_pre_start(void **state)
+{
+	struct bt b;
+	char *out;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "4", "--pre-start",
+			  "sh -c 'sleep 0.3; echo pre-start ran for $BATON_WORKERS workers'", "--",
+			  bt_helper("worker")), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 4, 15000));
+	out = bt_read_file(b.out);
+	assert_non_null(out);
+	if (bt_log_count(&b, "--pre-start: done") != 1 || !strstr(out, "pre-start ran for 4") ||
+	    strstr(out, "pre-start ran for 4") > strstr(out, "started") ||
+	    strstr(strstr(out, "pre-start ran") + 1, "pre-start ran")) {
+		bt_dump(&b);
+		fail_msg("the pre-start command did not run once, before the workers");
+	}
+	free(out);
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+
+	/* Failing: its status, and nothing started. */
+	bt_start(&b, 0, W("-w", "4", "--pre-start", "sh -c 'exit 3'", "--", bt_helper("worker")),
+		 NULL);
+	expect_exit(&b, 3, 10000);
+	assert_int_equal(bt_log_count(&b, "started"), 0);
+	assert_int_equal(bt_log_count(&b, "starting nothing"), 1);
+	bt_cleanup(&b);
+
+	/* A stop during it: passed on, and nothing is started even when the command then exits 0. */
+	for (int i = 0; i < 2; i++) {
+		/* the command traps SIGTERM and exits 0, or dies of it: a stop either way */
+		bt_start(&b, 0, W("--pre-start", i ? "echo pre-start waits; sleep 30"
+					       : "trap 'exit 0' TERM; echo pre-start waits; sleep 30 & wait",
+				  "--", bt_helper("worker")), NULL);
+		assert_true(bt_wait_out_n(&b, "pre-start waits", 1, 10000));
+		bt_signal(&b, SIGTERM);
+		expect_exit(&b, 0, 10000);
+		assert_int_equal(bt_log_count(&b, "--pre-start: stopped; starting nothing"), 1);
+		assert_int_equal(bt_log_count(&b, "started"), 0);
+		bt_cleanup(&b);
+	}
+
+	/* Run without a shell when it needs none: a command that does not exist is 127. */
+	bt_start(&b, 0, W("--pre-start", "/nonexistent/migrate --up", "--", bt_helper("worker")),
+		 NULL);
+	expect_exit(&b, 127, 10000);
+	assert_int_equal(bt_log_count(&b, "cannot run '/nonexistent/migrate'"), 1);
+	assert_int_equal(bt_log_count(&b, "started"), 0);
+	bt_cleanup(&b);
+}
+
+/* --pre-rollout runs before each rollout, and the rollout follows when it succeeds. */
+static void test_pre_rollout(void **state)
+{
+	struct bt b;
+	char *log;
+
+	(void)state;
+	bt_start(&b, 0, W("-w", "2", "--ready", "delay:50ms", "--pre-rollout", "echo pre-rollout ran",
+			  "--", bt_helper("worker")), NULL);
+	assert_true(bt_wait_log_n(&b, "started (pid", 2, 10000));
+	for (int i = 1; i <= 2; i++) {
+		bt_signal(&b, SIGHUP);
+		if (!bt_wait_log_n(&b, "complete: 2 workers replaced", i, 20000)) {
+			bt_dump(&b);
+			fail_msg("rollout %d did not complete", i);
+		}
+	}
+	assert_true(bt_wait_out_n(&b, "pre-rollout ran", 2, 1000));
+	log = bt_read_file(b.log);
+	assert_non_null(log);
+	assert_true(strstr(log, "--pre-rollout: running") < strstr(log, "rollout of generation 2"));
+	free(log);
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+}
+
 struct exit_case {
 	const char *const *args;
 	int status;
@@ -206,6 +366,20 @@ static void test_crash_loop_guard(void **state)
 	assert_true(bt_log_count(&b, "crash loop") == 1);
 	assert_int_equal(bt_log_count(&b, "restarting worker 1"), 3);
 	bt_cleanup(&b);
+
+	/* --max-restarts unlimited never gives up: a worker that is ready, then crashes, is
+	 * restarted at once, far more often than the default guard of 10 per minute allows. */
+	bt_start(&b, 0, W("--max-restarts", "unlimited", "--ready", "delay:10ms", "--", "sh", "-c",
+			  "sleep 0.05; exit 7"), NULL);
+	if (!bt_wait_log_n(&b, "restarting worker 1", 15, 30000)) {
+		bt_dump(&b);
+		fail_msg("fewer than 15 restarts");
+	}
+	assert_false(bt_wait_exit(&b, 0));
+	assert_int_equal(bt_log_count(&b, "crash loop"), 0);
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 10000));
+	bt_cleanup(&b);
 }
 
 /* A worker that ignores the drain signal and SIGTERM is SIGKILLed after both timeouts, and
@@ -230,6 +404,75 @@ static void test_stop_sequence_escalates(void **state)
 	bt_cleanup(&b);
 }
 
+/* With no flags, a worker and a daemon of its own session that both ignore SIGTERM: baton
+ * has exited within docker stop's 10 s (--stop-timeout's default), so docker never has to
+ * SIGKILL it; with --stop-timeout 4s, within 4 s. Returns how long the stop took. */
+static int64_t stop_with_stubborn_daemon(const char *const *args)
+{
+	struct bt b;
+	char cmd[512];
+	const char *full[8];
+	int64_t t0, took;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "setsid %s -i 15 & exec %s -i 15", bt_helper("worker"),
+		 bt_helper("worker"));
+	for (; args && args[n]; n++)
+		full[n] = args[n];
+	full[n++] = "--";
+	full[n++] = "sh";
+	full[n++] = "-c";
+	full[n++] = cmd;
+	full[n] = NULL;
+	bt_start(&b, 0, full, NULL);
+	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
+	assert_true(bt_wait_log(&b, "worker 1 started", 10000));
+	t0 = bt_now_ms();
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 137, 60000);
+	took = bt_now_ms() - t0;
+	print_message("stop took %lld ms (%s)\n", (long long)took, args ? args[1] : "no flags");
+	assert_int_equal(bt_log_count(&b, "will be cut to fit"), 0);
+	/* One warning for each process SIGKILLed, naming its pid and command. */
+	if (bt_log_count(&b, "sending SIGKILL") != 2 ||
+	    bt_log_count(&b, "still running at the end of the stop; sending SIGKILL") != 1 ||
+	    bt_log_count(&b, "worker -i 15) still running at the end") != 1 ||
+	    bt_log_count(&b, "; sending SIGKILL (") != 1) {
+		bt_dump(&b);
+		fail_msg("expected one SIGKILL warning for the worker and one for the daemon");
+	}
+	bt_cleanup(&b);
+	return took;
+}
+
+static void test_stop_fits_stop_timeout(void **state)
+{
+	(void)state;
+	assert_true(stop_with_stubborn_daemon(NULL) < 10000);
+	assert_true(stop_with_stubborn_daemon(W("--stop-timeout", "4s")) < 4000);
+}
+
+/* Values given that cannot fit are announced at start-up; the defaults are cut silently. */
+static void test_stop_timeout_warns_when_values_cannot_fit(void **state)
+{
+	struct bt b;
+
+	(void)state;
+	bt_start(&b, 0, W("--drain-timeout", "20s", "--", bt_helper("worker")), NULL);
+	assert_true(bt_wait_log(&b, "will be cut to fit", 10000));
+	bt_signal(&b, SIGTERM);
+	expect_exit(&b, 0, 10000);
+	bt_cleanup(&b);
+
+	bt_start(&b, 0, W("--stop-timeout", "40s", "--drain-timeout", "20s", "--term-timeout", "5s",
+			  "--", bt_helper("worker")), NULL);
+	assert_true(bt_wait_out_n(&b, "started", 1, 10000));
+	bt_signal(&b, SIGINT);
+	expect_exit(&b, 0, 10000);
+	assert_int_equal(bt_log_count(&b, "will be cut to fit"), 0);
+	bt_cleanup(&b);
+}
+
 /* A worker that exits early ends the wait at once: no fixed grace sleep. */
 static void test_stop_is_fast_when_workers_exit(void **state)
 {
@@ -243,6 +486,9 @@ static void test_stop_is_fast_when_workers_exit(void **state)
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
 	assert_true(bt_now_ms() - t0 < 5000);
+	/* Dying of the SIGTERM baton sent is a normal stop, not "killed by SIGTERM". */
+	assert_int_equal(bt_log_count(&b, "stopped by the SIGTERM baton sent"), 3);
+	assert_int_equal(bt_log_count(&b, "killed by"), 0);
 	bt_cleanup(&b);
 }
 
@@ -297,9 +543,9 @@ static void test_orphans_terminated_on_stop(void **state)
 	assert_true(bt_wait_out_n(&b, "orphan got 15", 3, 2000));
 	bt_cleanup(&b);
 
-	/* Orphans that ignore SIGTERM: baton waits --term-timeout for them, then SIGKILLs them
-	 * (as PID 1 its own exit would kill them too, so the wait and the log line are what
-	 * tell the escalation happened). */
+	/* Orphans that ignore SIGTERM: baton waits --term-timeout for them, then SIGKILLs them,
+	 * with a warning for each, and its exit status says so (as PID 1 its own exit would kill
+	 * them too, so the wait, the lines and the status are what tell the escalation happened). */
 	bt_start(&b, 0, W("-v", "--term-timeout", "500ms", "--", bt_helper("worker"), "-o", "2", "-O"),
 		 NULL);
 	assert_true(bt_wait_out_n(&b, "orphan ", 2, 10000));
@@ -307,11 +553,13 @@ static void test_orphans_terminated_on_stop(void **state)
 		int64_t t0 = bt_now_ms();
 
 		bt_signal(&b, SIGTERM);
-		expect_exit(&b, 0, 10000);
+		expect_exit(&b, 137, 10000);
 		assert_true(bt_now_ms() - t0 >= 400);
 	}
 	assert_int_equal(bt_log_count(&b, "sent SIGTERM to the remaining processes"), 1);
 	assert_int_equal(bt_log_count(&b, "sent SIGKILL to the remaining processes"), 1);
+	assert_int_equal(bt_log_count(&b, "warn: pid "), 2);
+	assert_int_equal(bt_log_count(&b, "still running at the end of the stop; sending SIGKILL"), 2);
 	bt_cleanup(&b);
 }
 
@@ -390,10 +638,13 @@ static void test_child_is_clean(void **state)
 static void test_zero_idle_wakeups(void **state)
 {
 	struct bt b;
-	char before[32], after[32];
+	char before[32], after[32], ctl[64];
 
 	(void)state;
-	bt_start(&b, 0, W("-w", "2", "--ready", "delay:100ms", "--", bt_helper("worker")), NULL);
+	/* A control socket of its own: the machine's /run/baton.sock may be polled by others. */
+	snprintf(ctl, sizeof(ctl), "/tmp/baton-idle-%d.sock", (int)getpid());
+	bt_start(&b, 0, W("-w", "2", "--ready", "delay:100ms", "--control", ctl, "--",
+			  bt_helper("worker")), NULL);
 	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
 	usleep(500 * 1000); /* past the readiness delay: nothing is scheduled any more */
 	assert_true(bt_proc_status(b.baton, "voluntary_ctxt_switches", before, sizeof(before)));
@@ -403,6 +654,7 @@ static void test_zero_idle_wakeups(void **state)
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
 	bt_cleanup(&b);
+	unlink(ctl);
 }
 
 static void test_bad_input_exits_2(void **state)
@@ -423,6 +675,14 @@ static void test_bad_input_exits_2(void **state)
 		{ W("--log-format", "xml", "true"), "'xml' for --log-format" },
 		{ W("--node-drain", "soft", "true"), "'soft' for --node-drain" },
 		{ W("--tcp-nodelay", "maybe", "true"), "'maybe' for --tcp-nodelay" },
+		{ W("--stop-timeout", "0", "true"), "'0' for --stop-timeout" },
+		{ W("--max-restarts", "forever", "true"), "'forever' for --max-restarts" },
+		{ W("--signal-map", "TERM:QUIT", "true"), "'TERM:QUIT' for --signal-map" },
+		{ W("--signal-map", "HUP:USR1", "true"), "--reload-signal" },
+		{ W("--reload-signal", "KILL", "true"), "'KILL' for --reload-signal" },
+		{ W("--exit-map", "300:0", "true"), "'300:0' for --exit-map" },
+		{ W("--pre-start", "", "true"), "'' for --pre-start" },
+		{ W("--pre-rollout", " ", "true"), "' ' for --pre-rollout" },
 		{ W("--ready", "message", "true"), "--node-cluster" },
 		{ W("--control", "/nonexistent/dir/baton.sock", "true"), "/nonexistent/dir/baton.sock" },
 		{ W("--listen", "127.0.0.1:99999", "true"), "99999" },
@@ -534,10 +794,17 @@ int main(void)
 		cmocka_unit_test(test_workers_auto_uses_cpus),
 		cmocka_unit_test(test_forwards_signals_to_every_worker),
 		cmocka_unit_test(test_signals_reach_the_process_group),
+		cmocka_unit_test(test_signal_map),
+		cmocka_unit_test(test_reload_signal),
+		cmocka_unit_test(test_exit_map),
+		cmocka_unit_test(test_pre_start),
+		cmocka_unit_test(test_pre_rollout),
 		cmocka_unit_test(test_restart_and_backoff),
 		cmocka_unit_test(test_crash_loop_guard),
 		cmocka_unit_test(test_stop_sequence_escalates),
 		cmocka_unit_test(test_stop_is_fast_when_workers_exit),
+		cmocka_unit_test(test_stop_fits_stop_timeout),
+		cmocka_unit_test(test_stop_timeout_warns_when_values_cannot_fit),
 		cmocka_unit_test(test_second_term_skips_a_step),
 		cmocka_unit_test(test_stop_status),
 		cmocka_unit_test(test_orphans_terminated_on_stop),

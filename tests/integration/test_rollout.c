@@ -180,14 +180,30 @@ static void test_hup_under_load_keep_alive(void **state)
 	rollouts_under_load("2", "fd", true);
 }
 
+/* After a rollout that did not happen: the very same old workers still serve the old version.
+ * Then baton is stopped and cleaned up. */
+static void old_workers_still_serve(struct bt *b, int port, const pid_t before[2])
+{
+	pid_t after[2];
+	char body[256];
+
+	assert_true(bt_wait_children(b, 2, after, 10000));
+	assert_true((after[0] == before[0] && after[1] == before[1]) ||
+		    (after[0] == before[1] && after[1] == before[0]));
+	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
+	assert_memory_equal(body, "v1 ", 3);
+	bt_signal(b, SIGTERM);
+	assert_true(bt_wait_exit(b, 15000));
+	bt_cleanup(b);
+}
+
 /* A deploy whose new worker exits at start, or never becomes ready, keeps the old ones. */
 static void broken_deploy(const char *version, const char *expect_log)
 {
 	struct bt b;
 	struct load l;
 	int port = bt_free_port();
-	pid_t before[2], after[2];
-	char body[256];
+	pid_t before[2];
 
 	set_version("v1");
 	start_app(&b, port, "2", "fd", "3s");
@@ -202,15 +218,49 @@ static void broken_deploy(const char *version, const char *expect_log)
 	}
 	assert_int_equal(bt_log_count(&b, "keeping the old workers"), 1);
 	load_check(&l, 30000);
-	/* The very same old workers still serve the old version. */
-	assert_true(bt_wait_children(&b, 2, after, 10000));
-	assert_true((after[0] == before[0] && after[1] == before[1]) ||
-		    (after[0] == before[1] && after[1] == before[0]));
-	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
-	assert_memory_equal(body, "v1 ", 3);
-	bt_signal(&b, SIGTERM);
-	assert_true(bt_wait_exit(&b, 15000));
-	bt_cleanup(&b);
+	old_workers_still_serve(&b, port, before);
+}
+
+/* A failing --pre-rollout keeps the old workers, under load with 0 failed requests: one log
+ * line, and `ctl reload --wait` reports it. */
+static void test_failing_pre_rollout_keeps_serving(void **state)
+{
+	struct bt b;
+	struct load l;
+	int port = bt_free_port();
+	pid_t before[2];
+	char listen[64], ctl[96], out[4096];
+
+	(void)state;
+	set_version("v1");
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(ctl, sizeof(ctl), "/tmp/baton-pre-rollout.%d.sock", (int)getpid());
+	bt_start(&b, 0,
+		 W("-w", "2", "--listen", listen, "--ready", "fd", "--ready-timeout", "3s", "--control",
+		   ctl, "--pre-rollout", "sh -c 'echo migrating; exit 4'", "--", "node", app),
+		 W(version_env));
+	if (!bt_wait_http(port, 15000)) {
+		bt_dump(&b);
+		fail_msg("the app does not answer");
+	}
+	assert_true(bt_wait_children(&b, 2, before, 5000));
+	load_start(&l, port, 6, false);
+	usleep(500 * 1000);
+	set_version("v2");
+	bt_signal(&b, SIGHUP);
+	if (!bt_wait_log(&b, "the pre-rollout command exited with status 4; rollout not started",
+			 20000)) {
+		bt_dump(&b);
+		fail_msg("no failure line");
+	}
+	assert_int_equal(bt_sh(out, sizeof(out), "timeout 30 %s ctl --socket %s reload --wait 2>&1",
+			       bt_baton(), ctl), 1);
+	assert_non_null(strstr(out, "the pre-rollout command exited with status 4"));
+	load_check(&l, 30000);
+	assert_int_equal(bt_log_count(&b, "the pre-rollout command exited with status 4"), 2);
+	assert_int_equal(bt_log_count(&b, "rollout of generation"), 0);
+	old_workers_still_serve(&b, port, before);
+	unlink(ctl);
 }
 
 static void test_broken_deploy_exits(void **state)
@@ -399,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_hup_under_load_notify),
 		cmocka_unit_test(test_hup_under_load_keep_alive),
 		cmocka_unit_test(test_broken_deploy_exits),
+		cmocka_unit_test(test_failing_pre_rollout_keeps_serving),
 		cmocka_unit_test(test_broken_deploy_never_ready),
 		cmocka_unit_test(test_stop_delay_keeps_serving),
 	};

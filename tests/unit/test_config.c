@@ -123,6 +123,14 @@ enum field {
 	F_DRAIN_TIMEOUT,
 	F_TERM_TIMEOUT,
 	F_STOP_DELAY,
+	F_STOP_TIMEOUT,
+	F_STOP_PHASES_GIVEN,
+	F_MAP_USR1,
+	F_MAP_WINCH,
+	F_MAP_QUIT,
+	F_RELOAD_SIGNAL,
+	F_EXIT_143,
+	F_EXIT_1,
 	F_READY,
 	F_READY_DELAY,
 	F_READY_TIMEOUT,
@@ -142,6 +150,8 @@ enum field {
 	F_SECCOMP,
 	F_SECCOMP_ACTION,
 	F_CONTROL,
+	F_PRE_START,
+	F_PRE_ROLLOUT,
 };
 
 static long long num_field(const struct config *c, enum field f)
@@ -155,6 +165,14 @@ static long long num_field(const struct config *c, enum field f)
 	case F_DRAIN_TIMEOUT: return c->drain_timeout_ms;
 	case F_TERM_TIMEOUT: return c->term_timeout_ms;
 	case F_STOP_DELAY: return c->stop_delay_ms;
+	case F_STOP_TIMEOUT: return c->stop_timeout_ms;
+	case F_STOP_PHASES_GIVEN: return c->stop_phases_given;
+	case F_MAP_USR1: return c->signal_map[SIGUSR1];
+	case F_MAP_WINCH: return c->signal_map[SIGWINCH];
+	case F_MAP_QUIT: return c->signal_map[SIGQUIT];
+	case F_RELOAD_SIGNAL: return c->reload_signal;
+	case F_EXIT_143: return cfg_map_exit(c->exit_map, 143);
+	case F_EXIT_1: return cfg_map_exit(c->exit_map, 1);
 	case F_READY: return c->ready;
 	case F_READY_DELAY: return c->ready_delay_ms;
 	case F_READY_TIMEOUT: return c->ready_timeout_ms;
@@ -179,6 +197,8 @@ static const char *str_field(const struct config *c, enum field f)
 	case F_SECCOMP: return c->seccomp;
 	case F_SECCOMP_ACTION: return c->seccomp_action;
 	case F_CONTROL: return c->control;
+	case F_PRE_START: return c->pre_start;
+	case F_PRE_ROLLOUT: return c->pre_rollout;
 	default: return "(not a string field)";
 	}
 }
@@ -220,6 +240,11 @@ static void test_defaults(void **state)
 	expect_field(&p, F_DRAIN_TIMEOUT, 30000, NULL);
 	expect_field(&p, F_TERM_TIMEOUT, 10000, NULL);
 	expect_field(&p, F_STOP_DELAY, 0, NULL);
+	expect_field(&p, F_STOP_TIMEOUT, 10000, NULL);
+	expect_field(&p, F_STOP_PHASES_GIVEN, false, NULL);
+	expect_field(&p, F_MAP_USR1, 0, NULL);
+	expect_field(&p, F_RELOAD_SIGNAL, SIGHUP, NULL);
+	expect_field(&p, F_EXIT_143, 143, NULL);
 	expect_field(&p, F_READY, READY_DELAY, NULL);
 	expect_field(&p, F_READY_DELAY, 1000, NULL);
 	expect_field(&p, F_READY_TIMEOUT, 60000, NULL);
@@ -260,6 +285,10 @@ static const struct opt_case {
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "0", F_MAX_RESTARTS, 0, NULL },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "3", F_MAX_RESTARTS, 3, NULL },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "10000", F_MAX_RESTARTS, 10000, NULL },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "unlimited", F_MAX_RESTARTS,
+	  CFG_RESTARTS_UNLIMITED, NULL },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "UNLIMITED", F_MAX_RESTARTS,
+	  CFG_RESTARTS_UNLIMITED, NULL },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "2m", F_RESTART_WINDOW, 120000, NULL },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "90", F_RESTART_WINDOW, 90000, NULL },
 	{ "drain-signal", 0, "BATON_DRAIN_SIGNAL", "QUIT", F_DRAIN_SIGNAL, SIGQUIT, NULL },
@@ -272,6 +301,26 @@ static const struct opt_case {
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", "0", F_TERM_TIMEOUT, 0, NULL },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "15s", F_STOP_DELAY, 15000, NULL },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "1.5s", F_STOP_DELAY, 1500, NULL },
+	{ "stop-delay", 0, "BATON_STOP_DELAY", "0", F_STOP_PHASES_GIVEN, true, NULL },
+	{ "drain-timeout", 0, "BATON_DRAIN_TIMEOUT", "5s", F_STOP_PHASES_GIVEN, true, NULL },
+	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", "5s", F_STOP_PHASES_GIVEN, true, NULL },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "4s", F_STOP_TIMEOUT, 4000, NULL },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "2m", F_STOP_TIMEOUT, 120000, NULL },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "4s", F_STOP_PHASES_GIVEN, false, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,WINCH:0", F_MAP_USR1, SIGUSR2, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,WINCH:0", F_MAP_WINCH, CFG_SIG_DROP, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "SIGQUIT:term", F_MAP_QUIT, SIGTERM, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "3:15, 10:12", F_MAP_USR1, SIGUSR2, NULL },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR1", F_MAP_USR1, 0, NULL },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "USR2", F_RELOAD_SIGNAL, SIGUSR2, NULL },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "none", F_RELOAD_SIGNAL, 0, NULL },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "SIGHUP", F_RELOAD_SIGNAL, SIGHUP, NULL },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0", F_EXIT_143, 0, NULL },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0", F_EXIT_1, 1, NULL },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:0,1:3", F_EXIT_1, 3, NULL },
+	{ "pre-start", 0, "BATON_PRE_START", "migrate --up", F_PRE_START, 0, "migrate --up" },
+	{ "pre-rollout", 0, "BATON_PRE_ROLLOUT", "sh -c 'a && b'", F_PRE_ROLLOUT, 0,
+	  "sh -c 'a && b'" },
 	{ "ready", 0, "BATON_READY", "notify", F_READY, READY_NOTIFY, NULL },
 	{ "ready", 0, "BATON_READY", "fd", F_READY, READY_FD, NULL },
 	{ "ready", 0, "BATON_READY", "delay:2s", F_READY, READY_DELAY, NULL },
@@ -444,6 +493,8 @@ static const struct bad_case {
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "-1" },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "10001" },
 	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "many" },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "unlimitedx" },
+	{ "max-restarts", 0, "BATON_MAX_RESTARTS", "infinite" },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "0" },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "5x" },
 	{ "restart-window", 0, "BATON_RESTART_WINDOW", "" },
@@ -464,6 +515,34 @@ static const struct bad_case {
 	{ "term-timeout", 0, "BATON_TERM_TIMEOUT", "ten" },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "1d" },
 	{ "stop-delay", 0, "BATON_STOP_DELAY", "-5s" },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "0" },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "" },
+	{ "stop-timeout", 0, "BATON_STOP_TIMEOUT", "soon" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", ":USR2" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:NOPE" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,," },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:USR2,WINCH" },
+	/* what baton acts on itself is never forwarded */
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "TERM:QUIT" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "INT:0" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "KILL:USR1" },
+	{ "signal-map", 0, "BATON_SIGNAL_MAP", "USR1:STOP" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "TERM" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "KILL" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "bogus" },
+	{ "reload-signal", 0, "BATON_RELOAD_SIGNAL", "" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "143:" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "256:0" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "1:-1" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "a:b" },
+	{ "exit-map", 0, "BATON_EXIT_MAP", "" },
+	{ "pre-start", 0, "BATON_PRE_START", "" },
+	{ "pre-start", 0, "BATON_PRE_START", "   " },
+	{ "pre-rollout", 0, "BATON_PRE_ROLLOUT", "" },
 	{ "ready", 0, "BATON_READY", "delay:" },
 	{ "ready", 0, "BATON_READY", "delay:5x" },
 	{ "ready", 0, "BATON_READY", "delay:-1s" },
@@ -534,6 +613,72 @@ static void test_bad_values(void **state)
 }
 
 /* The longest control path that fits, and one more character. */
+/* How a hook command runs: shell syntax through /bin/sh -c, plain words executed directly. */
+static void test_hook_argv(void **state)
+{
+	static const struct {
+		const char *cmd;
+		int n;
+		const char *words; /* joined by '|' */
+	} cases[] = {
+		{ "migrate", 1, "migrate" },
+		{ "  /app/migrate --up\t--db=main ", 3, "/app/migrate|--up|--db=main" },
+		{ "sh -c 'migrate && exec true'", 3, "/bin/sh|-c|sh -c 'migrate && exec true'" },
+		{ "migrate && seed", 3, "/bin/sh|-c|migrate && seed" },
+		{ "echo $HOME", 3, "/bin/sh|-c|echo $HOME" },
+		{ "a; b", 3, "/bin/sh|-c|a; b" },
+		{ "cat < x", 3, "/bin/sh|-c|cat < x" },
+		{ "ls *.sql", 3, "/bin/sh|-c|ls *.sql" },
+		{ "", -EINVAL, NULL },
+		{ " \t ", -EINVAL, NULL },
+	};
+	char buf[CFG_HOOK_MAX], joined[512], *argv[CFG_HOOK_WORDS], big[CFG_HOOK_MAX + 8];
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		int n = cfg_hook_argv(cases[i].cmd, buf, sizeof(buf), argv, CFG_HOOK_WORDS);
+		size_t used = 0;
+
+		if (n != cases[i].n)
+			fail_msg("'%s': %d words, want %d", cases[i].cmd, n, cases[i].n);
+		if (n < 0)
+			continue;
+		assert_null(argv[n]);
+		joined[0] = '\0';
+		for (int k = 0; k < n; k++)
+			used += (size_t)snprintf(joined + used, sizeof(joined) - used, "%s%s",
+						 k ? "|" : "", argv[k]);
+		assert_string_equal(joined, cases[i].words);
+	}
+	/* Too long, too many words: refused, not cut. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(cfg_hook_argv(big, buf, sizeof(buf), argv, CFG_HOOK_WORDS), -EINVAL);
+	assert_int_equal(cfg_hook_argv("a b c d e", buf, sizeof(buf), argv, 5), -EINVAL);
+	assert_int_equal(cfg_hook_argv("a b c d", buf, sizeof(buf), argv, 5), 4);
+}
+
+/* The rollout's signal cannot also be forwarded: mapping it is an error unless another one
+ * starts the rollout. */
+static void test_reload_signal_is_not_mapped(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	parse(&p, (const char *[]){ "--signal-map", "HUP:USR1", "app", NULL }, NULL);
+	expect_error(&p, "--reload-signal", NULL);
+	parse(&p, (const char *[]){ "--reload-signal", "USR2", "app", NULL },
+	      (const char *[]){ "BATON_SIGNAL_MAP=USR2:0", NULL });
+	expect_error(&p, "SIGUSR2", NULL);
+	parse(&p, (const char *[]){ "--signal-map", "HUP:USR1", "--reload-signal", "USR2", "app",
+				    NULL }, NULL);
+	expect_run_app(&p);
+	expect_field(&p, F_MAP_USR1, 0, NULL);
+	parse(&p, (const char *[]){ "--reload-signal", "none", "app", NULL },
+	      (const char *[]){ "BATON_SIGNAL_MAP=HUP:0", NULL });
+	expect_run_app(&p);
+}
+
 static void test_control_path_length(void **state)
 {
 	char path[120];
@@ -916,9 +1061,12 @@ static void test_usage_mentions_options(void **state)
 {
 	static const char *const words[] = {
 		"--workers", "-w,", "BATON_WORKERS", "--restart ", "BATON_RESTART,",
-		"--max-restarts", "BATON_MAX_RESTARTS", "--restart-window", "BATON_RESTART_WINDOW",
+		"--max-restarts", "unlimited", "BATON_MAX_RESTARTS", "--restart-window", "BATON_RESTART_WINDOW",
 		"--drain-signal", "BATON_DRAIN_SIGNAL", "--drain-timeout", "BATON_DRAIN_TIMEOUT",
 		"--term-timeout", "BATON_TERM_TIMEOUT", "--stop-delay", "BATON_STOP_DELAY",
+		"--stop-timeout", "BATON_STOP_TIMEOUT", "--signal-map", "BATON_SIGNAL_MAP",
+		"--reload-signal", "BATON_RELOAD_SIGNAL", "--exit-map", "BATON_EXIT_MAP",
+		"--pre-start", "BATON_PRE_START", "--pre-rollout", "BATON_PRE_ROLLOUT",
 		"--listen", "-l,", "BATON_LISTEN", "--backlog", "BATON_BACKLOG", "--ready ",
 		"--tcp-nodelay", "BATON_TCP_NODELAY", "--node-drain", "BATON_NODE_DRAIN",
 		"BATON_READY,", "--ready-timeout", "BATON_READY_TIMEOUT", "--node-cluster",
@@ -1149,6 +1297,8 @@ int main(void)
 		cmocka_unit_test(test_flags_and_variables_mix),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_control_path_length),
+		cmocka_unit_test(test_reload_signal_is_not_mapped),
+		cmocka_unit_test(test_hook_argv),
 		cmocka_unit_test(test_listen_lists),
 		cmocka_unit_test(test_listen_limit),
 		cmocka_unit_test(test_node_cluster),

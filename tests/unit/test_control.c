@@ -572,31 +572,56 @@ static void test_idle_timeout(void **state)
 
 static void test_busy(void **state)
 {
-	struct cl c[CTL_MAX_CLIENTS], extra;
+	struct cl c[CTL_MAX_CLIENTS], extra, fresh;
 
 	ctl_set_idle_timeout(srv, 60000);
-	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 		cl_connect(&c[i]);
-	wait_count(CTL_MAX_CLIENTS);
-	cl_connect(&extra);
-	cl_wait_eof(&extra);
-	assert_string_equal(extra.buf, "error busy: too many control clients (limit 16), try again\n");
-	cl_close(&extra);
-	assert_int_equal(ctl_client_count(srv), CTL_MAX_CLIENTS);
+		wait_count(i + 1); /* accepted in order: c[0] is the one silent longest */
+	}
 
-	/* The silent ones are still served when they speak. */
+	/* Every slot is taken by a silent client: the one silent longest makes room. */
+	exchange(&extra, "baton/1 ready\n", 14);
+	assert_string_equal(extra.buf, "ok ready\n");
+	cl_wait_eof(&c[0]);
+	assert_string_equal(c[0].buf, "error dropped: every control client slot is taken and this "
+				      "connection sent nothing\n");
+	cl_close(&c[0]);
+
+	/* The silent ones left are still served when they speak. */
 	cl_send(&c[3], "baton/1 ready\n", 14);
 	cl_wait_eof(&c[3]);
 	assert_string_equal(c[3].buf, "ok ready\n");
 	cl_close(&c[3]);
-	wait_count(CTL_MAX_CLIENTS - 1);
+
+	/* Clients that have spoken are never dropped: a partial request counts, and so do bytes
+	 * sent before baton accepted the connection. */
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		if (c[i].fd < 0)
+			cl_connect(&c[i]);
+		cl_send(&c[i], "baton/1 st", 10);
+	}
+	wait_count(CTL_MAX_CLIENTS);
+	cl_connect(&fresh);
+	cl_send(&fresh, "baton/1 ready\n", 14);
+	cl_wait_eof(&fresh);
+	assert_string_equal(fresh.buf,
+			    "error busy: too many control clients (limit 16), try again\n");
+	cl_close(&fresh);
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		cl_read(&c[i]);
+		assert_false(c[i].eof);
+		assert_int_equal(c[i].len, 0);
+	}
 
 	/* A freed slot takes a new client. */
-	exchange(&extra, "baton/1 ready\n", 14);
+	cl_close(&c[5]);
 	wait_count(CTL_MAX_CLIENTS - 1);
+	exchange(&extra, "baton/1 ready\n", 14);
 	assert_string_equal(extra.buf, "ok ready\n");
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-		cl_close(&c[i]);
+		if (i != 5)
+			cl_close(&c[i]);
 	wait_count(0);
 }
 

@@ -39,6 +39,8 @@ enum ev {
 	GONE,      /* no child left */
 	RELOAD,
 	SCALE,     /* to a workers */
+	KILLED,    /* the end of a stop SIGKILLed a processes besides the workers */
+	HOOK,      /* the --pre-rollout command was spawned as pid a (0: failed with -b) */
 	END,
 };
 
@@ -67,6 +69,7 @@ static void defaults(struct pool_settings *s)
 		.ready_by_delay = true,
 		.ready_delay_ms = 1000,
 		.ready_timeout_ms = 60000,
+		.reload_signal = SIGHUP,
 	};
 }
 
@@ -102,6 +105,9 @@ static void describe(char *out, size_t len)
 			break;
 		case ACT_EXIT:
 			snprintf(item, sizeof(item), "exit(%d)", a.status);
+			break;
+		case ACT_RUN_HOOK:
+			snprintf(item, sizeof(item), "hook");
 			break;
 		case ACT_LOG:
 			continue;
@@ -168,6 +174,12 @@ static void run_case(const struct tcase *c)
 		case SCALE:
 			pool_scale(&pool, st->a, now, err, sizeof(err));
 			break;
+		case KILLED:
+			pool_orphans_killed(&pool, st->a);
+			break;
+		case HOOK:
+			pool_hook_started(&pool, st->a, st->a ? 0 : -st->b, now);
+			break;
 		case END:
 			break;
 		}
@@ -201,6 +213,47 @@ static void by_message(struct pool_settings *s)
 	s->ready_timeout_ms = 3000;
 }
 static void tty(struct pool_settings *s) { s->workers = 1; s->tty_foreground = true; }
+static void mapped(struct pool_settings *s)
+{
+	s->signal_map[SIGUSR1] = SIGUSR2;
+	s->signal_map[SIGWINCH] = CFG_SIG_DROP;
+}
+static void reload_usr2(struct pool_settings *s) { s->reload_signal = SIGUSR2; }
+static void reload_none(struct pool_settings *s) { s->reload_signal = 0; }
+static void exit_143_is_0(struct pool_settings *s)
+{
+	s->workers = 1;
+	s->exit_map[143] = 0 + 1;
+}
+static void exit_137_is_3(struct pool_settings *s)
+{
+	s->workers = 1;
+	s->exit_map[137] = 3 + 1;
+}
+static void pre_rollout(struct pool_settings *s)
+{
+	s->pre_rollout = true;
+	s->hook_timeout_ms = 5000;
+}
+static void pre_rollout1(struct pool_settings *s)
+{
+	pre_rollout(s);
+	s->workers = 1;
+}
+static void stop10(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 10000; }
+static void stop4(struct pool_settings *s) { s->workers = 1; s->stop_timeout_ms = 4000; }
+static void stop10_delay7(struct pool_settings *s)
+{
+	stop10(s);
+	s->stop_delay_ms = 7000;
+}
+static void stop10_usr1(struct pool_settings *s)
+{
+	stop10(s);
+	s->drain_signal = SIGUSR1;
+	s->drain_timeout_ms = 6000;
+	s->term_timeout_ms = 6000;
+}
 
 static const struct tcase cases[] = {
 	{ "start, ready, idle", NULL, {
@@ -320,6 +373,151 @@ static const struct tcase cases[] = {
 		{ SIG, SIGUSR1, 0, "sig(101,10) sig(102,10)" },
 		{ END, 0, 0, NULL } } },
 
+	/* ---- --stop-timeout: the phases are cut to fit, in order ---- */
+	{ "stop-timeout 10s: a 30 s drain is cut, everything is over by 10 s", stop10, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		/* the workers' phases end 2 s (the reserve) before the deadline */
+		{ TIME, 7999, 0, "" },
+		{ TIME, 1, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		/* the other processes' SIGTERM gets what is left but half the reserve */
+		{ TIME, 999, 0, "" },
+		{ TIME, 1, 0, "orphans(9)" },
+		/* a process stuck in the kernel does not keep baton past its deadline */
+		{ TIME, 999, 0, "" },
+		{ TIME, 1, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout 4s: the reserve is a quarter of it", stop4, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ TIME, 2999, 0, "" },
+		{ TIME, 1, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		{ TIME, 500, 0, "orphans(9)" },
+		{ GONE, 0, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: the stop delay comes first, the drain gets what is left", stop10_delay7, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "" },
+		{ TIME, 7000, 0, "drain(101,15)" },
+		{ TIME, 1000, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: the drain keeps its length, the SIGTERM step is cut", stop10_usr1, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,10)" },
+		{ TIME, 6000, 0, "sig(101,15)" },
+		{ TIME, 2000, 0, "sig(101,9)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: a quick stop leaves the other processes their SIGTERM time", stop10, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "stopped orphans(15)" },
+		{ TIME, 8999, 0, "" },
+		{ TIME, 1, 0, "orphans(9)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "stop-timeout: a retiring worker's drain is cut by a stop", stop10, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "spawn(1)" }, { OK, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		{ TIME, 20000, 0, "" },
+		{ SIG, SIGTERM, 0, "rollout(1) drain(102,15)" },
+		{ TIME, 8000, 0, "sig(101,9) sig(102,9)" },
+		{ END, 0, 0, NULL } } },
+
+	{ "other processes SIGKILLed at the end of a stop: exit 137", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 128 + SIGTERM, "stopped orphans(15)" },
+		{ TIME, 10000, 0, "orphans(9)" },
+		{ KILLED, 2, 0, "" },
+		{ GONE, 0, 0, "exit(137)" },
+		{ END, 0, 0, NULL } } },
+	{ "... but a worker's own failure status stays", one_worker, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ EXIT, 101, 3, "stopped orphans(15)" },
+		{ TIME, 10000, 0, "orphans(9)" },
+		{ KILLED, 1, 0, "" },
+		{ GONE, 0, 0, "exit(3)" },
+		{ END, 0, 0, NULL } } },
+
+	/* ---- --signal-map, --reload-signal, --exit-map ---- */
+	{ "signal map: USR1 is sent as USR2, WINCH is dropped, others as they are", mapped, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,12) sig(102,12)" },
+		{ SIG, SIGWINCH, 0, "" },
+		{ SIG, SIGQUIT, 0, "sig(101,3) sig(102,3)" },
+		{ END, 0, 0, NULL } } },
+	{ "reload signal USR2: USR2 rolls the pool, HUP is forwarded", reload_usr2, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "sig(101,1) sig(102,1)" },
+		{ SIG, SIGUSR2, 0, "spawn(2)" },
+		{ END, 0, 0, NULL } } },
+	{ "reload signal none: HUP is forwarded, ctl reload still rolls", reload_none, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "sig(101,1) sig(102,1)" },
+		{ RELOAD, 0, 0, "spawn(2)" },
+		{ END, 0, 0, NULL } } },
+	{ "exit map 143:0: a worker's own SIGTERM is a success, not restarted", exit_143_is_0, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ EXIT, 101, 128 + SIGTERM, "orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "exit map 137:3: baton's own status after a SIGKILL in the stop", exit_137_is_3, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" },
+		{ SIG, SIGTERM, 0, "drain(101,15)" },
+		{ TIME, 30000, 0, "sig(101,9)" },
+		{ EXIT, 101, 128 + SIGKILL, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(3)" },
+		{ END, 0, 0, NULL } } },
+
+	/* ---- --pre-rollout ---- */
+	{ "pre-rollout: the command runs first, then the rollout", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ SIG, SIGHUP, 0, "hook" }, { HOOK, 900, 0, "" },
+		/* reloads meanwhile are taken in by the rollout that follows */
+		{ RELOAD, 0, 0, "" }, { SIG, SIGHUP, 0, "" },
+		{ EXIT, 900, 0, "spawn(2)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout fails: no rollout, the workers keep serving", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" },
+		{ EXIT, 900, 4, "rollout(1)" },
+		{ TIME, 60000, 0, "" },
+		{ SIG, SIGUSR1, 0, "sig(101,10) sig(102,10)" },
+		/* the next reload runs it again */
+		{ RELOAD, 0, 0, "hook" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout cannot be run: a failure too", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 0, ENOENT, "rollout(1)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout past its timeout: SIGKILL, a failure", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" },
+		{ TIME, 4999, 0, "" },
+		{ TIME, 1, 0, "sig(900,9)" },
+		{ EXIT, 900, 128 + SIGKILL, "rollout(1)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout: a stop cancels it", pre_rollout, {
+		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" },
+		{ SIG, SIGTERM, 0, "rollout(1) sig(900,15) drain(101,15) drain(102,15)" },
+		{ EXIT, 900, 128 + SIGTERM, "" },
+		{ EXIT, 101, 0, "" }, { EXIT, 102, 0, "stopped orphans(15)" },
+		{ GONE, 0, 0, "exit(0)" },
+		{ END, 0, 0, NULL } } },
+	{ "pre-rollout: a reload during the rollout runs the command again", pre_rollout1, {
+		{ START, 0, 0, "spawn(0)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
+		{ RELOAD, 0, 0, "hook" }, { HOOK, 900, 0, "" }, { EXIT, 900, 0, "spawn(1)" },
+		{ OK, 0, 0, "" }, { RELOAD, 0, 0, "" },
+		{ TIME, 1000, 0, "drain(101,15)" },
+		{ EXIT, 101, 0, "rollout(0) hook" },
+		{ END, 0, 0, NULL } } },
+
 	/* ---- rollout ---- */
 	{ "rollout: one slot at a time, new ready before old drains", NULL, {
 		{ START, 0, 0, "spawn(0) spawn(1)" }, { OK, 0, 0, "" }, { TIME, 1000, 0, "" },
@@ -392,6 +590,29 @@ static void test_cases(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
+}
+
+/* What the start-up warning compares with --stop-timeout. */
+static void test_stop_needs(void **state)
+{
+	struct pool_settings s;
+
+	(void)state;
+	defaults(&s);
+	s.stop_timeout_ms = 10000;
+	assert_int_equal(pool_stop_reserve_ms(10000), 2000);
+	assert_int_equal(pool_stop_reserve_ms(4000), 1000);
+	assert_int_equal(pool_stop_reserve_ms(60000), 2000);
+	/* SIGTERM is the drain: no separate SIGTERM step */
+	assert_int_equal(pool_stop_needs_ms(&s), 30000 + 2000);
+	s.drain_timeout_ms = 6000;
+	s.stop_delay_ms = 2000;
+	assert_int_equal(pool_stop_needs_ms(&s), 10000);
+	s.drain_signal = SIGQUIT;
+	assert_int_equal(pool_stop_needs_ms(&s), 20000);
+	s.drain_signal = SIGTERM;
+	s.drain_by_ipc = true;
+	assert_int_equal(pool_stop_needs_ms(&s), 20000);
 }
 
 static void test_backoff_table(void **state)
@@ -490,6 +711,90 @@ static void test_rollback_says_how_the_new_version_ended(void **state)
 	}
 }
 
+/* The lines of a stop: the worker's own death by the signal baton sent is a normal stop; a
+ * SIGKILL step is a warning carried by the signal action (the loop adds the command). */
+static void test_stop_lines(void **state)
+{
+	static const struct {
+		int drain_signal, code;
+		int64_t wait_ms;         /* time before the exit: 0, or past the drain step */
+		const char *want;
+		enum log_level level;
+	} lines[] = {
+		{ SIGTERM, 128 + SIGTERM, 0, "worker 1 (pid 101) stopped by the SIGTERM baton sent", LOG_INFO },
+		{ SIGQUIT, 128 + SIGQUIT, 0, "worker 1 (pid 101) stopped by the SIGQUIT baton sent", LOG_INFO },
+		{ SIGQUIT, 128 + SIGTERM, 30000, "worker 1 (pid 101) stopped by the SIGTERM baton sent", LOG_INFO },
+		{ SIGTERM, 0, 0, "worker 1 (pid 101) exited with status 0", LOG_INFO },
+		/* not the signal baton sent: says what happened */
+		{ SIGTERM, 128 + SIGSEGV, 0, "worker 1 (pid 101) was killed by SIGSEGV", LOG_INFO },
+		{ SIGQUIT, 128 + SIGTERM, 0, "worker 1 (pid 101) was killed by SIGTERM", LOG_INFO },
+		{ SIGTERM, 128 + SIGKILL, 30000, "worker 1 (pid 101) stopped by the SIGKILL baton sent", LOG_INFO },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct pool_settings s;
+		struct pool_action a;
+		bool found = false, kill_warned = false;
+
+		defaults(&s);
+		s.workers = 1;
+		s.drain_signal = lines[i].drain_signal;
+		pool_init(&pool, &s);
+		pool_start(&pool, 0);
+		pool_spawned(&pool, 0, 101, 0, 0);
+		pool_signal(&pool, SIGTERM, 1000);
+		if (lines[i].wait_ms)
+			pool_tick(&pool, 1000 + lines[i].wait_ms);
+		pool_exited(&pool, 101, wstatus_of(lines[i].code), 1000 + lines[i].wait_ms);
+		while (pool_next_action(&pool, &a)) {
+			if (a.kind == ACT_LOG && strcmp(a.msg, lines[i].want) == 0) {
+				found = true;
+				assert_int_equal(a.level, lines[i].level);
+			}
+			if (a.kind == ACT_LOG)
+				assert_null(strstr(a.msg, "sending SIG"));
+			if (a.kind == ACT_SIGNAL && a.sig == SIGKILL) {
+				assert_int_equal(a.level, LOG_WARN);
+				assert_non_null(strstr(a.msg, "worker 1 (pid 101) still running after"));
+				kill_warned = true;
+			}
+		}
+		if (!found)
+			fail_msg("case %zu: no line '%s'", i, lines[i].want);
+		assert_int_equal(kill_warned, lines[i].code == 128 + SIGKILL);
+	}
+}
+
+/* --max-restarts unlimited: far more crashes than the ring of the guard holds, none gives up;
+ * each waits its backoff. */
+static void test_unlimited_restarts(void **state)
+{
+	struct pool_settings s;
+	struct pool_action a;
+	int64_t now = 0;
+	pid_t pid = 300;
+
+	(void)state;
+	defaults(&s);
+	s.workers = 1;
+	s.max_restarts = CFG_RESTARTS_UNLIMITED;
+	pool_init(&pool, &s);
+	pool_start(&pool, now);
+	pool_spawned(&pool, 0, pid, 0, now);
+	for (int i = 0; i < POOL_MAX_RESTART_LOG + 50; i++) {
+		pool_exited(&pool, pid, 7 << 8, now);
+		assert_int_equal(pool.phase, PH_RUNNING);
+		now = pool_next_deadline(&pool);
+		assert_true(now >= 0);
+		pool_tick(&pool, now);
+		assert_int_equal(pool.workers[0].state, WS_SPAWNING);
+		pool_spawned(&pool, 0, ++pid, 0, now);
+		while (pool_next_action(&pool, &a))
+			assert_int_not_equal(a.kind, ACT_EXIT);
+	}
+}
+
 /* The window of the crash-loop guard slides: restarts spread over time are fine. */
 static void test_guard_window_slides(void **state)
 {
@@ -524,6 +829,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_backoff_table),
+		cmocka_unit_test(test_stop_needs),
+		cmocka_unit_test(test_stop_lines),
+		cmocka_unit_test(test_unlimited_restarts),
 		cmocka_unit_test(test_status_codes),
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
