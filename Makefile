@@ -8,6 +8,8 @@
 #   make static          build/static/baton, statically linked
 #   make install PREFIX=/usr/local
 #   make test-container  real container runtime tests (podman + docker CLI)
+#   make test-realapps   Express, Fastify, gunicorn and uvicorn rolled under wrk (tests/realapps)
+#   make test-node-matrix  the --node-cluster suites under Node 18, 20, 22, 24 and 26
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -41,6 +43,7 @@ HELP_SRC := $(wildcard tests/helpers/*.c)
 HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
 
 .PHONY: all test unit integration run static install deps clean test-container test-static bench fuzz
+.PHONY: test-realapps test-node-matrix
 
 all: $(BUILD)/baton
 
@@ -130,6 +133,19 @@ bench: deps $(BUILD)/baton
 	@$(MAKE) --no-print-directory static
 	@bench/footprint/run
 	@bench/rollout/run
+
+# Real apps as their users write them, rolled under wrk: tests/realapps/run. The set-up
+# installs Debian's gunicorn, uvicorn and Flask, and from npm Express 5, Fastify 5 and Node
+# 18 to 26 into /var/cache/baton (cached: a second run downloads nothing).
+test-realapps: $(BUILD)/baton
+	@tests/realapps/setup apps
+	@BATON=$(abspath $(BUILD)/baton) timeout -k 10 900 tests/realapps/run
+
+test-node-matrix: $(BUILD)/baton $(BUILD)/tests/integration/test_node \
+		$(BUILD)/tests/unit/test_nodeipc_node $(HELP_BIN)
+	@tests/realapps/setup
+	@BATON=$(abspath $(BUILD)/baton) HELPERS=$(abspath build/tests/helpers) BUILD=$(BUILD) \
+	  timeout -k 10 1500 tests/realapps/node-matrix
 
 clean:
 	rm -rf build
