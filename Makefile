@@ -73,11 +73,11 @@ $(LIB): $(OBJ)
 $(BUILD)/baton: $(BUILD)/obj/cmd/baton/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/helpers/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/harness.c tests/integration/harness.h
+$(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/harness.c tests/integration/harness.h $(wildcard tests/helpers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/integration -o $@ $< tests/integration/harness.c -lcmocka
 
