@@ -1,11 +1,11 @@
 // An unmodified-looking HTTP app for the drain tests. GET / answers at once; GET /hold is a
 // request in flight for as long as a test needs (answered on SIGUSR2); an upgrade to
-// websocket is accepted and then left to the drain. On stderr: its heap limit (to see the
-// user's NODE_OPTIONS kept) and each request it holds.
+// websocket is accepted and then left to the drain. On stderr: its process title (a test
+// sets it with the user's own NODE_OPTIONS, --title=..., to see that value kept) and each
+// request it holds.
 'use strict';
 const crypto = require('crypto');
 const http = require('http');
-const v8 = require('v8');
 
 const held = [];
 const server = http.createServer((req, res) => {
@@ -31,5 +31,4 @@ process.on('SIGUSR2', () => {
   for (const res of held.splice(0))
     res.end('released\n');
 });
-console.error('heap limit ' +
-  Math.round(v8.getHeapStatistics().heap_size_limit / 1048576) + ' MB');
+console.error('title ' + process.title + ' .');
