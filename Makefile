@@ -32,6 +32,9 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 else
 BUILD   ?= build
 endif
+# Headers generated from files of the tree (the Node drain preload as base64).
+GEN     := $(BUILD)/gen
+CFLAGS  += -I$(GEN)
 
 SRC      := $(wildcard src/*.c)
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
@@ -56,6 +59,13 @@ $(BUILD)/obj/%.o: %.c
 
 -include $(OBJ:.o=.d) $(BUILD)/obj/cmd/baton/main.d
 
+# The preload baton hands Node cluster workers in NODE_OPTIONS, as one line of base64.
+$(GEN)/node_drain_mjs.h: src/node_drain.mjs
+	@mkdir -p $(dir $@)
+	{ printf '/* Generated from src/node_drain.mjs by the Makefile. */\n#define NODE_DRAIN_BASE64 "'; \
+	  base64 -w0 $<; printf '"\n'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/node_drain.o: $(GEN)/node_drain_mjs.h
+
 $(LIB): $(OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
@@ -63,11 +73,11 @@ $(LIB): $(OBJ)
 $(BUILD)/baton: $(BUILD)/obj/cmd/baton/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/helpers/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/harness.c tests/integration/harness.h
+$(BUILD)/tests/integration/%: tests/integration/%.c tests/integration/harness.c tests/integration/harness.h $(wildcard tests/helpers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/integration -o $@ $< tests/integration/harness.c -lcmocka
 
@@ -123,10 +133,10 @@ test-fresh:
 # libFuzzer over every parser of outside input (tests/fuzz/fuzz_input.c), under ASan and UBSan.
 # Not part of `make test`: it runs for FUZZ_SECONDS and keeps its corpus in build/fuzz.
 FUZZ_SECONDS ?= 120
-fuzz:
+fuzz: $(GEN)/node_drain_mjs.h
 	@scripts/install-deps --fuzz
 	@mkdir -p build/fuzz/corpus
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DBATON_VERSION=\"$(VERSION)\" -Iinclude $(PKG_CFLAGS) \
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DBATON_VERSION=\"$(VERSION)\" -Iinclude -I$(GEN) $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -o build/fuzz/fuzz_input tests/fuzz/fuzz_input.c $(SRC) $(PKG_LIBS)
 	build/fuzz/fuzz_input -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \

@@ -43,10 +43,14 @@ const char cfg_usage[] =
 	"  -l, --listen ADDR[=NAME]   PORT, HOST:PORT, [IPV6]:PORT, tcp://HOST:PORT, unix:/PATH;\n"
 	"                             repeatable (BATON_LISTEN, comma-separated)\n"
 	"      --backlog N            listen backlog (BATON_BACKLOG, the kernel's somaxconn)\n"
+	"      --tcp-nodelay on|off   TCP_NODELAY on accepted connections (BATON_TCP_NODELAY, on)\n"
 	"      --ready MODE           delay:DUR|notify|fd|message (BATON_READY, delay:1s;\n"
 	"                             message: process.send('ready') with --node-cluster)\n"
 	"      --ready-timeout DUR    (BATON_READY_TIMEOUT, 60s)\n"
 	"      --node-cluster         be the Node.js cluster primary (BATON_NODE_CLUSTER=1)\n"
+	"      --node-drain graceful|close  keep-alive connections on a Node worker's drain:\n"
+	"                             closed after their next response, or by Node at once\n"
+	"                             (BATON_NODE_DRAIN, graceful)\n"
 	"Sandbox:\n"
 	"  -u, --user USER[:GROUP]    run workers as this user (BATON_USER)\n"
 	"      --caps LIST|none|all   capabilities workers keep (BATON_CAPS, none)\n"
@@ -321,6 +325,18 @@ static int set_backlog(struct config *cfg, const char *v, const char **expected)
 	return 0;
 }
 
+static int set_tcp_nodelay(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "on or off";
+	if (strcmp(v, "on") == 0)
+		cfg->tcp_nodelay = true;
+	else if (strcmp(v, "off") == 0)
+		cfg->tcp_nodelay = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int set_nonempty(const char **field, const char *v, const char **expected)
 {
 	*expected = "a non-empty value";
@@ -385,6 +401,18 @@ static int set_node_cluster(struct config *cfg, const char *v, const char **expe
 	return set_bool(&cfg->node_cluster, v, expected);
 }
 
+static int set_node_drain(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "graceful or close";
+	if (strcmp(v, "graceful") == 0)
+		cfg->node_drain = NODE_DRAIN_GRACEFUL;
+	else if (strcmp(v, "close") == 0)
+		cfg->node_drain = NODE_DRAIN_CLOSE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int set_log_level(struct config *cfg, const char *v, const char **expected)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -434,12 +462,14 @@ static const struct option_row rows[] = {
 	{ "ready-timeout", 0, "BATON_READY_TIMEOUT", set_ready_timeout, false },
 	{ "listen", 'l', "BATON_LISTEN", set_listen, true },
 	{ "backlog", 0, "BATON_BACKLOG", set_backlog, false },
+	{ "tcp-nodelay", 0, "BATON_TCP_NODELAY", set_tcp_nodelay, false },
 	{ "user", 'u', "BATON_USER", set_user, false },
 	{ "caps", 0, "BATON_CAPS", set_caps, false },
 	{ "seccomp", 0, "BATON_SECCOMP", set_seccomp, false },
 	{ "seccomp-action", 0, "BATON_SECCOMP_ACTION", set_seccomp_action, false },
 	{ "control", 0, "BATON_CONTROL", set_control, false },
 	{ "log-format", 0, "BATON_LOG_FORMAT", set_log_format, false },
+	{ "node-drain", 0, "BATON_NODE_DRAIN", set_node_drain, false },
 	{ "log-level", 0, "BATON_LOG_LEVEL", set_log_level, false },
 	{ "node-cluster", 0, "BATON_NODE_CLUSTER", set_node_cluster, false },
 };
@@ -460,6 +490,8 @@ void cfg_defaults(struct config *cfg)
 	cfg->ready = READY_DELAY;
 	cfg->ready_delay_ms = 1000;
 	cfg->ready_timeout_ms = 60 * 1000;
+	cfg->tcp_nodelay = true;
+	cfg->node_drain = NODE_DRAIN_GRACEFUL;
 	cfg->caps = "none";
 	cfg->seccomp = "default";
 	cfg->seccomp_action = "errno";

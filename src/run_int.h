@@ -57,6 +57,7 @@ struct runner {
 		char ready_fd[32], notify[160];
 		char node_fd[48], node_id[48], node_mode[64];
 		char home[512], user[300], logname[300];
+		char *node_options; /* NODE_OPTIONS with the drain preload, or NULL */
 	} envs;
 
 	struct worker_io io[POOL_MAX_PROCS];
@@ -80,6 +81,7 @@ void run_notify_extra(struct runner *r, const struct pool_action *a);
 void run_shutdown_extra(struct runner *r);
 
 /* run_node.c: the Node cluster primary (--node-cluster). */
+int node_setup(struct runner *r, char **envp);              /* 0, or an exit status */
 int node_prepare(struct runner *r, int w, struct spawn_request *req);
 size_t node_env(struct runner *r, int w, size_t n);
 void node_after_spawn(struct runner *r, int w, bool spawned);

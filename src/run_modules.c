@@ -33,8 +33,12 @@ static int bind_listeners(struct runner *r)
 		char err[256], desc[160];
 		int fd;
 
-		if (sock_parse(cfg->listen[i], &spec, err, sizeof(err)) < 0 ||
-		    sock_bind(&spec, cfg->backlog, &fd, err, sizeof(err)) < 0) {
+		if (sock_parse(cfg->listen[i], &spec, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return 2;
+		}
+		spec.nodelay = cfg->tcp_nodelay && spec.kind == SOCK_KIND_TCP;
+		if (sock_bind(&spec, cfg->backlog, &fd, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			return 2;
 		}
@@ -275,7 +279,6 @@ int run_setup_extra(struct runner *r, char **envp)
 {
 	int status;
 
-	(void)envp;
 	r->notify_fd = -1;
 	for (int i = 0; i < POOL_MAX_PROCS; i++)
 		r->io[i].ipc_fd = r->io[i].ipc_child_fd = -1;
@@ -286,11 +289,15 @@ int run_setup_extra(struct runner *r, char **envp)
 		return status;
 	if ((status = open_control(r)) != 0)
 		return status;
+	if (r->cfg->node_cluster && (status = node_setup(r, envp)) != 0)
+		return status;
 	return restrict_self(r);
 }
 
 bool run_env_overridden(const struct runner *r, const char *entry)
 {
+	if (r->envs.node_options && strncmp(entry, "NODE_OPTIONS=", 13) == 0)
+		return true;
 	if (!r->envs.home[0])
 		return false;
 	return strncmp(entry, "HOME=", 5) == 0 || strncmp(entry, "USER=", 5) == 0 ||

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "baton/log.h"
+#include "baton/node_drain.h"
 #include "baton/nodeipc.h"
 #include "baton/sockets.h"
 #include "run_int.h"
@@ -97,10 +98,12 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 	if (fd < 0) {
 		int family = q->type == NIPC_AT_TCP6 ? 6 : q->type == NIPC_AT_TCP4 ? 4 : 0;
 		bool v6 = q->has_address && strchr(q->address, ':');
+		unsigned flags = ((q->flags & NIPC_FLAG_IPV6_ONLY) ? SOCK_TCP_V6ONLY : 0) |
+				 (r->cfg->tcp_nodelay ? SOCK_TCP_NODELAY : 0);
 
 		/* A backlog of 0 (not set) is the kernel's somaxconn, as for --listen. */
-		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family,
-				    (q->flags & NIPC_FLAG_IPV6_ONLY) != 0, r->cfg->backlog, &slot->fd);
+		err = sock_bind_tcp(q->has_address ? q->address : NULL, q->port, family, flags,
+				    r->cfg->backlog, &slot->fd);
 		if (err < 0) {
 			slot->used = false;
 			return err;
@@ -112,7 +115,8 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 	/* Node's primary creates its sockets non-blocking, and a worker that receives one as a
 	 * handle takes it as it is. A blocking one shared by several workers would let all of
 	 * them wake for one connection and all but one block in accept() for good, deaf to the
-	 * disconnect that drains them. O_NONBLOCK belongs to the open socket, so this also
+	 * disconnect that drains them; Node 18, whose libuv accepts until EAGAIN, blocks so even
+	 * alone, after its first connection. O_NONBLOCK belongs to the open socket, so this also
 	 * covers every copy already handed out. */
 	fcntl(slot->fd, F_SETFL, fcntl(slot->fd, F_GETFL) | O_NONBLOCK);
 	snprintf(slot->address, sizeof(slot->address), "%s", q->address);
@@ -171,7 +175,7 @@ static void handle_event(struct runner *r, int w, const struct nipc_event *ev)
 	case NIPC_EV_UNKNOWN:
 		snprintf(why, sizeof(why),
 			 "speaks another version of Node's cluster protocol (act '%s'); baton is "
-			 "tested with Node 20",
+			 "tested with Node 18 to 26",
 			 ev->detail);
 		fail_worker(r, w, why);
 		break;
@@ -233,6 +237,26 @@ static void on_channel(struct loop_watch *watch, uint32_t events)
 
 /* ---- hooks, called from run_modules.c ---- */
 
+int node_setup(struct runner *r, char **envp)
+{
+	const char *user = NULL;
+
+	if (r->cfg->node_drain != NODE_DRAIN_GRACEFUL)
+		return 0;
+	/* The user's own NODE_OPTIONS stay, the preload's --import after them; the entry is
+	 * the same for every worker, so it is made once. */
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, "NODE_OPTIONS=", 13) == 0)
+			user = *e + 13;
+	if (ndrain_env(user, &r->envs.node_options) < 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	log_debug("Node workers drain their keep-alive connections gracefully (a preload in "
+		  "NODE_OPTIONS; --node-drain close for Node's own drain)");
+	return 0;
+}
+
 int node_prepare(struct runner *r, int w, struct spawn_request *req)
 {
 	struct worker_io *io = &r->io[w];
@@ -267,6 +291,8 @@ size_t node_env(struct runner *r, int w, size_t n)
 	r->env[n++] = r->envs.node_fd;
 	r->env[n++] = r->envs.node_id;
 	r->env[n++] = r->envs.node_mode;
+	if (r->envs.node_options)
+		r->env[n++] = r->envs.node_options;
 	return n;
 }
 
@@ -304,7 +330,8 @@ bool node_drain(struct runner *r, int w)
 
 void node_shutdown(struct runner *r)
 {
-	(void)r;
+	free(r->envs.node_options);
+	r->envs.node_options = NULL;
 	for (int i = 0; i < NODE_MAX_SOCKETS; i++) {
 		if (sockets[i].used && !sockets[i].from_listen)
 			close(sockets[i].fd);

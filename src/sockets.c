@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -435,6 +436,9 @@ static int bind_inet(const struct sock_spec *spec, int backlog, int *fd_out)
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto fail;
+	/* Set on the listener, before any connection: each accepted socket starts as a copy. */
+	if (spec->nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		goto fail;
 	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, backlog) < 0)
 		goto fail;
 	*fd_out = fd;
@@ -462,7 +466,7 @@ int sock_bind(const struct sock_spec *spec, int backlog, int *fd_out, char *err,
 	return r;
 }
 
-int sock_bind_tcp(const char *address, int port, int family, bool v6only, int backlog,
+int sock_bind_tcp(const char *address, int port, int family, unsigned flags, int backlog,
 		  int *fd_out)
 {
 	struct sock_spec spec;
@@ -487,8 +491,9 @@ int sock_bind_tcp(const char *address, int port, int family, bool v6only, int ba
 		if (r < 0)
 			return r;
 	}
-	if (v6only && spec.family == AF_INET)
+	spec.v6only = (flags & SOCK_TCP_V6ONLY) != 0;
+	spec.nodelay = (flags & SOCK_TCP_NODELAY) != 0;
+	if (spec.v6only && spec.family == AF_INET)
 		return -EINVAL;
-	spec.v6only = v6only;
 	return sock_bind(&spec, backlog, fd_out, NULL, 0);
 }

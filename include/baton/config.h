@@ -21,6 +21,8 @@ enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum ready_mode { READY_DELAY, READY_NOTIFY, READY_FD, READY_MESSAGE };
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_TEXT, LOG_JSON };
+/* How a Node cluster worker treats its open connections when drained (--node-drain). */
+enum node_drain { NODE_DRAIN_GRACEFUL, NODE_DRAIN_CLOSE };
 
 struct config {
 	/* Pool. workers == 0 means "auto": resolved from the CPUs at start-up. */
@@ -45,6 +47,7 @@ struct config {
 	const char *listen[CFG_MAX_LISTEN];
 	int n_listen;
 	int backlog; /* 0: the kernel's somaxconn */
+	bool tcp_nodelay; /* TCP_NODELAY on the TCP listeners, inherited by accepted sockets */
 
 	/* Worker sandbox, as given; resolved by the sandbox module. */
 	const char *user;           /* NULL: keep baton's own */
@@ -57,6 +60,7 @@ struct config {
 	bool control_explicit; /* given by flag or variable: no fallback */
 
 	bool node_cluster;
+	enum node_drain node_drain; /* with node_cluster: the drain preload, or Node's own */
 
 	enum log_level log_level;
 	enum log_format log_format;

@@ -3,7 +3,7 @@
  * runs as a cluster worker of baton (cluster.isWorker, cluster.worker.id, process.send()).
  *
  * The protocol is Node's internal one (lib/internal/cluster/{child,primary,utils}.js and
- * lib/internal/child_process.js), checked against Node 20: newline-delimited JSON on a
+ * lib/internal/child_process.js), checked against Node 18 to 26: newline-delimited JSON on a
  * stream socketpair, internal messages carry a "cmd" starting with "NODE_", the listening
  * socket travels as SCM_RIGHTS on the line that wraps the reply in a NODE_HANDLE envelope,
  * and the receiver answers every handle with NODE_HANDLE_ACK (or NODE_HANDLE_NACK).

@@ -49,6 +49,7 @@ struct sock_spec {
 	struct in6_addr addr6;
 	uint32_t scope_id; /* IPv6 link-local scope, 0 if none */
 	bool v6only;       /* an IPv6 socket that does not also take IPv4 (Node's ipv6Only) */
+	bool nodelay;      /* TCP_NODELAY on the listener: Linux copies it to accepted sockets */
 	int port;          /* 1..65535 from the parser; sock_bind also accepts 0 (ephemeral) */
 	/* UNIX: the absolute path. */
 	char path[SOCK_PATH_MAX + 1];
@@ -66,7 +67,9 @@ int sock_parse(const char *text, struct sock_spec *out, char *err, size_t errlen
 /*
  * Create, bind and listen: SOCK_STREAM, close-on-exec, blocking (servers set O_NONBLOCK
  * themselves when they want it; a blocking fd suits the simple ones), SO_REUSEADDR for TCP
- * so that a restarted container can bind again while old connections sit in TIME_WAIT.
+ * so that a restarted container can bind again while old connections sit in TIME_WAIT, and
+ * TCP_NODELAY when spec->nodelay (responses are not held back by Nagle's algorithm waiting
+ * for the client's delayed ACK).
  * backlog <= 0 means sock_somaxconn(). For AF_UNSPEC a [::] socket with IPV6_V6ONLY off
  * serves IPv4 and IPv6 alike; a kernel without IPv6 gets 0.0.0.0 instead. For a unix path,
  * an existing socket file that nobody listens on any more is removed first; a live one gives
@@ -75,16 +78,23 @@ int sock_parse(const char *text, struct sock_spec *out, char *err, size_t errlen
  */
 int sock_bind(const struct sock_spec *spec, int backlog, int *fd_out, char *err, size_t errlen);
 
+/* Flags of sock_bind_tcp. */
+enum {
+	SOCK_TCP_V6ONLY = 1,  /* Node's listen({ipv6Only: true}) */
+	SOCK_TCP_NODELAY = 2, /* as sock_spec.nodelay */
+};
+
 /*
  * Bind a TCP listener for Node's cluster module, which asks the primary for sockets by
  * address, port and addressType at run time. address NULL or "" means every interface
  * (dual-stack [::] with a 0.0.0.0 fallback, as Node itself does); otherwise family 4 means
  * an IPv4 address, 6 an IPv6 address and 0 "guess from the text". port may be 0 (the kernel
- * picks one); backlog as for sock_bind. v6only (Node's listen({ipv6Only: true})) makes an
- * IPv6 socket, every interface included, take no IPv4 connections, and refuses an IPv4
- * address. 0 with *fd_out, or -errno (-EINVAL for a bad address or port).
+ * picks one); backlog as for sock_bind. SOCK_TCP_V6ONLY makes an IPv6 socket, every
+ * interface included, take no IPv4 connections, and refuses an IPv4 address;
+ * SOCK_TCP_NODELAY sets TCP_NODELAY. 0 with *fd_out, or -errno (-EINVAL for a bad address
+ * or port).
  */
-int sock_bind_tcp(const char *address, int port, int family, bool v6only, int backlog,
+int sock_bind_tcp(const char *address, int port, int family, unsigned flags, int backlog,
 		  int *fd_out);
 
 /*

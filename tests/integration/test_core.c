@@ -413,6 +413,8 @@ static void test_bad_input_exits_2(void **state)
 		{ W("--restart", "sometimes", "true"), "'sometimes' for --restart" },
 		{ W("--ready", "maybe", "true"), "'maybe' for --ready" },
 		{ W("--log-format", "xml", "true"), "'xml' for --log-format" },
+		{ W("--node-drain", "soft", "true"), "'soft' for --node-drain" },
+		{ W("--tcp-nodelay", "maybe", "true"), "'maybe' for --tcp-nodelay" },
 		{ W("--ready", "message", "true"), "--node-cluster" },
 		{ W("--control", "/nonexistent/dir/baton.sock", "true"), "/nonexistent/dir/baton.sock" },
 		{ W("--listen", "127.0.0.1:99999", "true"), "99999" },

@@ -22,22 +22,32 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "../helpers/http_client.h"
 
 #define W(...) (const char *const[]){ __VA_ARGS__, NULL }
 
 static char plain[512], ids[512], sigint_app[512], ready_fd_app[512], v6only_app[512];
+static char drain_app[512];
 
-static void start(struct bt *b, int port, const char *workers, const char *app)
+static void start_drain(struct bt *b, int port, const char *workers, const char *drain,
+			const char *app)
 {
 	static char port_env[32];
 
 	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
-	bt_start(b, 0, W("-w", workers, "-v", "--node-cluster", "--drain-timeout", "10s", "--", "node", app),
+	bt_start(b, 0,
+		 W("-w", workers, "-v", "--node-cluster", "--node-drain", drain, "--drain-timeout",
+		   "10s", "--", "node", app),
 		 W(port_env));
 	if (!bt_wait_http(port, 30000)) {
 		bt_dump(b);
 		fail_msg("the app does not answer");
 	}
+}
+
+static void start(struct bt *b, int port, const char *workers, const char *app)
+{
+	start_drain(b, port, workers, "graceful", app);
 }
 
 /* cluster.isWorker is true and cluster.worker.id is baton's slot; N workers listen. */
@@ -61,63 +71,133 @@ static void test_workers_are_cluster_workers(void **state)
 	bt_cleanup(&b);
 }
 
-static void test_hup_under_load_zero_errors(void **state)
+/*
+ * wrk on the plain app (2 workers) for 8 s, with three rollouts while it runs; wrk's report
+ * in out. keep_alive: wrk's 64 connections stay open across requests, as a proxy's or a
+ * load balancer's do; otherwise each request has its own connection.
+ */
+static void hup_under_load(const char *drain, bool keep_alive, char *out, size_t len)
 {
 	struct bt b;
 	int port = bt_free_port();
-	char url[64], out[8192];
-	int rc;
+	char url[64], path[128], *text;
+	pid_t wrk;
+	int rc = -1;
 
-	(void)state;
-	start(&b, port, "2", plain);
+	start_drain(&b, port, "2", drain, plain);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
-	/* wrk in the background; three rollouts while it runs. */
-	{
-		pid_t wrk = fork();
-		char path[128];
+	snprintf(path, sizeof(path), "%s/wrk.out", b.dir);
+	wrk = fork();
+	if (wrk == 0) {
+		FILE *f = freopen(path, "w", stdout);
 
-		snprintf(path, sizeof(path), "%s/wrk.out", b.dir);
-		if (wrk == 0) {
-			FILE *f = freopen(path, "w", stdout);
+		(void)f;
+		if (keep_alive)
+			execlp("wrk", "wrk", "-t", "2", "-c", "64", "-d", "8s", url, (char *)NULL);
+		else
+			execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", "8s", "-H",
+			       "Connection: close", url, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 2; i <= 4; i++) {
+		char needle[64];
 
-			(void)f;
-			execlp("wrk", "wrk", "-t", "2", "-c", "16", "-d", "8s", "-H", "Connection: close",
-			       url, (char *)NULL);
-			_exit(127);
-		}
-		usleep(500 * 1000);
-		for (int i = 2; i <= 4; i++) {
-			char needle[64];
-
-			bt_signal(&b, SIGHUP);
-			snprintf(needle, sizeof(needle), "rollout of generation %d complete", i);
-			if (!bt_wait_log(&b, needle, 40000)) {
-				bt_dump(&b);
-				fail_msg("rollout %d did not complete", i);
-			}
-		}
-		rc = -1;
-		for (int waited = 0; waited < 30000; waited += 20) {
-			int status;
-
-			if (waitpid(wrk, &status, WNOHANG) == wrk) {
-				rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-				break;
-			}
-			usleep(20 * 1000);
-		}
-		assert_int_equal(rc, 0);
-		{
-			char *text = bt_read_file(path);
-
-			snprintf(out, sizeof(out), "%s", text ? text : "");
-			free(text);
+		bt_signal(&b, SIGHUP);
+		snprintf(needle, sizeof(needle), "rollout of generation %d complete", i);
+		if (!bt_wait_log(&b, needle, 40000)) {
+			bt_dump(&b);
+			fail_msg("rollout %d did not complete", i);
 		}
 	}
+	for (int waited = 0; waited < 30000; waited += 20) {
+		int status;
+
+		if (waitpid(wrk, &status, WNOHANG) == wrk) {
+			rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	assert_int_equal(rc, 0);
+	text = bt_read_file(path);
+	snprintf(out, len, "%s", text ? text : "");
+	free(text);
 	fprintf(stderr, "%s", out);
 	assert_non_null(strstr(out, " requests in "));
+	bt_cleanup(&b);
+}
+
+static void test_hup_under_load_zero_errors(void **state)
+{
+	char out[8192];
+
+	(void)state;
+	hup_under_load("graceful", false, out, sizeof(out));
 	assert_null(strstr(out, "Socket errors"));
 	assert_null(strstr(out, "Non-2xx"));
+}
+
+/* The same with keep-alive connections: Node's own drain resets the idle ones (hundreds of
+ * failed requests over three rollouts, with --node-drain close); the preload loses none. */
+static void test_hup_keep_alive_under_load_zero_errors(void **state)
+{
+	char out[8192];
+
+	(void)state;
+	hup_under_load("graceful", true, out, sizeof(out));
+	assert_null(strstr(out, "Socket errors"));
+	assert_null(strstr(out, "Non-2xx"));
+}
+
+/*
+ * The drain preload under --user nobody, with nothing the worker may write (HOME and TMPDIR
+ * do not exist, and the app's directory is root's), and the user's own NODE_OPTIONS: the
+ * worker has both the user's option and the drain, which answers a keep-alive connection's
+ * next request with Connection: close once the rollout drains its worker.
+ */
+static void test_drain_as_nobody_keeps_node_options(void **state)
+{
+	static char port_env[32];
+	struct bt b;
+	int port = bt_free_port(), fd;
+	char resp[4096], *log, *p;
+	long heap_mb;
+
+	(void)state;
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	bt_start(&b, 0,
+		 W("-w", "1", "-v", "--node-cluster", "--user", "nobody", "--drain-timeout", "10s",
+		   "--", "node", drain_app),
+		 W(port_env, "NODE_OPTIONS=--max-old-space-size=64", "HOME=/nonexistent",
+		   "TMPDIR=/nonexistent"));
+	if (!bt_wait_http(port, 30000) || !bt_wait_log(&b, " MB", 10000)) {
+		bt_dump(&b);
+		fail_msg("the app does not answer");
+	}
+	log = bt_read_file(b.log);
+	p = log ? strstr(log, "heap limit ") : NULL;
+	heap_mb = p ? strtol(p + 11, NULL, 10) : -1;
+	free(log);
+	if (heap_mb <= 0 || heap_mb > 200)
+		fail_msg("heap limit %ld MB: the user's --max-old-space-size=64 was lost", heap_mb);
+
+	fd = hc_connect(port);
+	assert_true(fd >= 0);
+	assert_int_equal(hc_get(fd, "/"), 0);
+	assert_true(hc_response(fd, resp, sizeof(resp), 10000) > 0);
+	assert_null(strcasestr(resp, "Connection: close"));
+	bt_signal(&b, SIGHUP);
+	assert_true(bt_wait_log(&b, "drain by message", 40000));
+	/* Well within the idle grace, which has just begun. */
+	assert_int_equal(hc_get(fd, "/"), 0);
+	if (hc_response(fd, resp, sizeof(resp), 10000) <= 0 ||
+	    !strcasestr(resp, "\r\nConnection: close\r\n")) {
+		bt_dump(&b);
+		fail_msg("no Connection: close from the drained worker: '%s'", resp);
+	}
+	assert_int_equal(hc_wait_close(fd, 10000), 0);
+	close(fd);
+	assert_true(bt_wait_log(&b, "rollout of generation 2 complete", 40000));
 	bt_cleanup(&b);
 }
 
@@ -317,6 +397,7 @@ static int setup(void **state)
 	snprintf(sigint_app, sizeof(sigint_app), "%s/tests/apps/cluster_sigint.js", cwd);
 	snprintf(ready_fd_app, sizeof(ready_fd_app), "%s/tests/apps/cluster_ready_fd.js", cwd);
 	snprintf(v6only_app, sizeof(v6only_app), "%s/tests/apps/ipv6_only.js", cwd);
+	snprintf(drain_app, sizeof(drain_app), "%s/tests/apps/drain_app.js", cwd);
 	return 0;
 }
 
@@ -330,7 +411,9 @@ int main(void)
 		cmocka_unit_test(test_crashed_worker_is_reforked),
 		cmocka_unit_test(test_protocol_violations_fail_the_worker),
 		cmocka_unit_test(test_ipv6_only_is_honoured),
+		cmocka_unit_test(test_drain_as_nobody_keeps_node_options),
 		cmocka_unit_test(test_hup_under_load_zero_errors),
+		cmocka_unit_test(test_hup_keep_alive_under_load_zero_errors),
 	};
 
 	return cmocka_run_group_tests_name("integration: node cluster", tests, setup, NULL);

@@ -128,8 +128,10 @@ enum field {
 	F_READY_TIMEOUT,
 	F_N_LISTEN,
 	F_BACKLOG,
+	F_TCP_NODELAY,
 	F_CONTROL_EXPLICIT,
 	F_NODE_CLUSTER,
+	F_NODE_DRAIN,
 	F_LOG_LEVEL,
 	F_LOG_FORMAT,
 	/* strings */
@@ -158,8 +160,10 @@ static long long num_field(const struct config *c, enum field f)
 	case F_READY_TIMEOUT: return c->ready_timeout_ms;
 	case F_N_LISTEN: return c->n_listen;
 	case F_BACKLOG: return c->backlog;
+	case F_TCP_NODELAY: return c->tcp_nodelay;
 	case F_CONTROL_EXPLICIT: return c->control_explicit;
 	case F_NODE_CLUSTER: return c->node_cluster;
+	case F_NODE_DRAIN: return c->node_drain;
 	case F_LOG_LEVEL: return c->log_level;
 	case F_LOG_FORMAT: return c->log_format;
 	default: return LLONG_MIN;
@@ -221,6 +225,7 @@ static void test_defaults(void **state)
 	expect_field(&p, F_READY_TIMEOUT, 60000, NULL);
 	expect_field(&p, F_N_LISTEN, 0, NULL);
 	expect_field(&p, F_BACKLOG, 0, NULL);
+	expect_field(&p, F_TCP_NODELAY, true, NULL);
 	expect_field(&p, F_USER, 0, NULL);
 	expect_field(&p, F_CAPS, 0, "none");
 	expect_field(&p, F_SECCOMP, 0, "default");
@@ -228,6 +233,7 @@ static void test_defaults(void **state)
 	expect_field(&p, F_CONTROL, 0, "/run/baton.sock");
 	expect_field(&p, F_CONTROL_EXPLICIT, false, NULL);
 	expect_field(&p, F_NODE_CLUSTER, false, NULL);
+	expect_field(&p, F_NODE_DRAIN, NODE_DRAIN_GRACEFUL, NULL);
 	expect_field(&p, F_LOG_LEVEL, LOG_INFO, NULL);
 	expect_field(&p, F_LOG_FORMAT, LOG_TEXT, NULL);
 }
@@ -282,6 +288,10 @@ static const struct opt_case {
 	  "unix:/run/app.sock=api" },
 	{ "backlog", 0, "BATON_BACKLOG", "128", F_BACKLOG, 128, NULL },
 	{ "backlog", 0, "BATON_BACKLOG", "65535", F_BACKLOG, 65535, NULL },
+	{ "tcp-nodelay", 0, "BATON_TCP_NODELAY", "off", F_TCP_NODELAY, false, NULL },
+	{ "tcp-nodelay", 0, "BATON_TCP_NODELAY", "on", F_TCP_NODELAY, true, NULL },
+	{ "node-drain", 0, "BATON_NODE_DRAIN", "close", F_NODE_DRAIN, NODE_DRAIN_CLOSE, NULL },
+	{ "node-drain", 0, "BATON_NODE_DRAIN", "graceful", F_NODE_DRAIN, NODE_DRAIN_GRACEFUL, NULL },
 	{ "user", 'u', "BATON_USER", "nobody", F_USER, 0, "nobody" },
 	{ "user", 'u', "BATON_USER", "1000:1000", F_USER, 0, "1000:1000" },
 	{ "caps", 0, "BATON_CAPS", "NET_BIND_SERVICE,CAP_NET_RAW", F_CAPS, 0,
@@ -468,6 +478,12 @@ static const struct bad_case {
 	{ "backlog", 0, "BATON_BACKLOG", "0" },
 	{ "backlog", 0, "BATON_BACKLOG", "65536" },
 	{ "backlog", 0, "BATON_BACKLOG", "big" },
+	{ "tcp-nodelay", 0, "BATON_TCP_NODELAY", "yes" },
+	{ "tcp-nodelay", 0, "BATON_TCP_NODELAY", "ON" },
+	{ "tcp-nodelay", 0, "BATON_TCP_NODELAY", "" },
+	{ "node-drain", 0, "BATON_NODE_DRAIN", "drain" },
+	{ "node-drain", 0, "BATON_NODE_DRAIN", "Close" },
+	{ "node-drain", 0, "BATON_NODE_DRAIN", "" },
 	{ "user", 'u', "BATON_USER", "" },
 	{ "caps", 0, "BATON_CAPS", "" },
 	{ "seccomp", 0, "BATON_SECCOMP", "" },
@@ -904,6 +920,7 @@ static void test_usage_mentions_options(void **state)
 		"--drain-signal", "BATON_DRAIN_SIGNAL", "--drain-timeout", "BATON_DRAIN_TIMEOUT",
 		"--term-timeout", "BATON_TERM_TIMEOUT", "--stop-delay", "BATON_STOP_DELAY",
 		"--listen", "-l,", "BATON_LISTEN", "--backlog", "BATON_BACKLOG", "--ready ",
+		"--tcp-nodelay", "BATON_TCP_NODELAY", "--node-drain", "BATON_NODE_DRAIN",
 		"BATON_READY,", "--ready-timeout", "BATON_READY_TIMEOUT", "--node-cluster",
 		"BATON_NODE_CLUSTER", "--user", "-u,", "BATON_USER", "--caps", "BATON_CAPS",
 		"--seccomp ", "BATON_SECCOMP,", "--seccomp-action", "BATON_SECCOMP_ACTION",

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <netinet/tcp.h>
 
 #include <cmocka.h>
 
@@ -168,11 +169,13 @@ static int sock_family(int fd)
 	return ss.ss_family;
 }
 
-/* Connect to 127.0.0.1:port and have the listener accept it. */
-static void check_accepts_v4(int lfd, int port)
+/* Connect to 127.0.0.1:port and have the listener accept it; whether the accepted socket
+ * has TCP_NODELAY. */
+static int check_accepts_v4(int lfd, int port)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int c, a;
+	int c, a, v = -1;
+	socklen_t vlen = sizeof(v);
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -180,8 +183,10 @@ static void check_accepts_v4(int lfd, int port)
 	assert_int_equal(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(a >= 0);
+	assert_int_equal(getsockopt(a, IPPROTO_TCP, TCP_NODELAY, &v, &vlen), 0);
 	close(a);
 	close(c);
+	return v != 0;
 }
 
 static void test_bind_ephemeral_and_in_use(void **state)
@@ -220,8 +225,32 @@ static void test_bind_ephemeral_and_in_use(void **state)
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
 	if (!strstr(err, want) || !strstr(err, "in use"))
 		fail_msg("message '%s' should name %s and say 'in use'", err, want);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", port, 4, false, 0, &fd2), -EADDRINUSE);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", port, 4, 0, 0, &fd2), -EADDRINUSE);
 	close(fd);
+}
+
+/* TCP_NODELAY set on the listener reaches the connections it accepts (--tcp-nodelay), by
+ * sock_bind and by sock_bind_tcp; off, they have Nagle's algorithm as usual. */
+static void test_bind_nodelay_inherited(void **state)
+{
+	struct sock_spec spec;
+	char err[256];
+	int fd;
+
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		assert_int_equal(sock_parse("127.0.0.1:1", &spec, NULL, 0), 0);
+		spec.port = 0;
+		spec.nodelay = on;
+		assert_int_equal(sock_bind(&spec, 0, &fd, err, sizeof(err)), 0);
+		assert_int_equal(check_accepts_v4(fd, local_port(fd)), on);
+		close(fd);
+
+		assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, on ? SOCK_TCP_NODELAY : 0, 0, &fd),
+				 0);
+		assert_int_equal(check_accepts_v4(fd, local_port(fd)), on);
+		close(fd);
+	}
 }
 
 static void test_bind_not_available(void **state)
@@ -266,7 +295,7 @@ static void test_bind_any_dual_stack(void **state)
 	socklen_t vlen = sizeof(v);
 
 	(void)state;
-	assert_int_equal(sock_bind_tcp(NULL, 0, 0, false, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp(NULL, 0, 0, 0, 0, &fd), 0);
 	port = local_port(fd);
 	if (have_ipv6()) {
 		assert_int_equal(sock_family(fd), AF_INET6);
@@ -279,7 +308,7 @@ static void test_bind_any_dual_stack(void **state)
 	check_accepts_v4(fd, port);
 	close(fd);
 
-	assert_int_equal(sock_bind_tcp("", 0, 4, false, 8, &fd), 0);
+	assert_int_equal(sock_bind_tcp("", 0, 4, 0, 8, &fd), 0);
 	close(fd);
 }
 
@@ -291,26 +320,26 @@ static void test_bind_v6only(void **state)
 	socklen_t vlen = sizeof(v);
 
 	(void)state;
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, true, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, SOCK_TCP_V6ONLY, 0, &fd), -EINVAL);
 	if (!have_ipv6()) {
 		skip();
 		return;
 	}
-	assert_int_equal(sock_bind_tcp(NULL, 0, 6, true, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp(NULL, 0, 6, SOCK_TCP_V6ONLY, 0, &fd), 0);
 	assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vlen), 0);
 	assert_int_equal(v, 1);
 	port = local_port(fd);
-	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, false, 0, &fd4), 0);
+	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, 0, 0, &fd4), 0);
 	close(fd4);
 	close(fd);
 
-	assert_int_equal(sock_bind_tcp(NULL, 0, 0, false, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp(NULL, 0, 0, 0, 0, &fd), 0);
 	port = local_port(fd);
-	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, false, 0, &fd4), -EADDRINUSE);
+	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, 0, 0, &fd4), -EADDRINUSE);
 	close(fd);
-	assert_int_equal(sock_bind_tcp("::", 0, 6, true, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp("::", 0, 6, SOCK_TCP_V6ONLY, 0, &fd), 0);
 	port = local_port(fd);
-	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, false, 0, &fd4), 0);
+	assert_int_equal(sock_bind_tcp("0.0.0.0", port, 4, 0, 0, &fd4), 0);
 	close(fd4);
 	close(fd);
 }
@@ -320,26 +349,26 @@ static void test_bind_tcp_helper(void **state)
 	int fd = -1;
 
 	(void)state;
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, false, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 4, 0, 0, &fd), 0);
 	assert_int_equal(sock_family(fd), AF_INET);
 	close(fd);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 0, false, 0, &fd), 0);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 0, 0, 0, &fd), 0);
 	assert_int_equal(sock_family(fd), AF_INET);
 	close(fd);
 	if (have_ipv6_loopback()) {
-		assert_int_equal(sock_bind_tcp("::1", 0, 6, false, 0, &fd), 0);
+		assert_int_equal(sock_bind_tcp("::1", 0, 6, 0, 0, &fd), 0);
 		assert_int_equal(sock_family(fd), AF_INET6);
 		close(fd);
-		assert_int_equal(sock_bind_tcp("::1", 0, 0, false, 0, &fd), 0);
+		assert_int_equal(sock_bind_tcp("::1", 0, 0, 0, 0, &fd), 0);
 		assert_int_equal(sock_family(fd), AF_INET6);
 		close(fd);
 	}
-	assert_int_equal(sock_bind_tcp("abc", 0, 4, false, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("::1", 0, 4, false, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 6, false, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 5, false, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", 65536, 4, false, 0, &fd), -EINVAL);
-	assert_int_equal(sock_bind_tcp("127.0.0.1", -1, 4, false, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("abc", 0, 4, 0, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("::1", 0, 4, 0, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 6, 0, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 0, 5, 0, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", 65536, 4, 0, 0, &fd), -EINVAL);
+	assert_int_equal(sock_bind_tcp("127.0.0.1", -1, 4, 0, 0, &fd), -EINVAL);
 }
 
 static void test_bind_unix(void **state)
@@ -431,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_parse_ok),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_bind_ephemeral_and_in_use),
+		cmocka_unit_test(test_bind_nodelay_inherited),
 		cmocka_unit_test(test_bind_not_available),
 		cmocka_unit_test(test_bind_any_dual_stack),
 		cmocka_unit_test(test_bind_tcp_helper),
