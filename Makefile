@@ -9,6 +9,8 @@
 #   make install PREFIX=/usr/local
 #   make test-container  real container runtime tests (podman + docker CLI), both Dockerfiles built
 #   make test-fresh      the Quick start in a fresh minimal Debian 12 container
+#   make test-realapps   Express, Fastify, gunicorn and uvicorn rolled under wrk (tests/realapps)
+#   make test-node-matrix  the --node-cluster suites under Node 18, 20, 22, 24 and 26
 #
 # On a machine without make: scripts/install-deps first (plain sh; it installs make too).
 
@@ -47,6 +49,7 @@ HELP_SRC := $(wildcard tests/helpers/*.c)
 HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
 
 .PHONY: all test unit integration run static install deps clean test-container test-static test-fresh bench fuzz
+.PHONY: test-realapps test-node-matrix
 
 all: $(BUILD)/baton
 
@@ -148,6 +151,19 @@ bench: deps $(BUILD)/baton
 	@$(MAKE) --no-print-directory static
 	@bench/footprint/run
 	@bench/rollout/run
+
+# Real apps as their users write them, rolled under wrk: tests/realapps/run. The set-up
+# installs Debian's gunicorn, uvicorn and Flask, and from npm Express 5, Fastify 5 and Node
+# 18 to 26 into /var/cache/baton (cached: a second run downloads nothing).
+test-realapps: $(BUILD)/baton
+	@tests/realapps/setup apps
+	@BATON=$(abspath $(BUILD)/baton) timeout -k 10 900 tests/realapps/run
+
+test-node-matrix: $(BUILD)/baton $(BUILD)/tests/integration/test_node \
+		$(BUILD)/tests/unit/test_nodeipc_node $(HELP_BIN)
+	@tests/realapps/setup
+	@BATON=$(abspath $(BUILD)/baton) HELPERS=$(abspath build/tests/helpers) BUILD=$(BUILD) \
+	  timeout -k 10 1500 tests/realapps/node-matrix
 
 clean:
 	rm -rf build
