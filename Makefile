@@ -161,7 +161,7 @@ test-realapps: $(BUILD)/baton
 	@BATON=$(abspath $(BUILD)/baton) timeout -k 10 900 tests/realapps/run
 
 test-node-matrix: $(BUILD)/baton $(BUILD)/tests/integration/test_node \
-		$(BUILD)/tests/unit/test_nodeipc_node $(HELP_BIN)
+		$(BUILD)/tests/unit/test_nodeipc_node $(BUILD)/tests/unit/test_node_drain $(HELP_BIN)
 	@tests/realapps/setup
 	@BATON=$(abspath $(BUILD)/baton) HELPERS=$(abspath build/tests/helpers) BUILD=$(BUILD) \
 	  timeout -k 10 1500 tests/realapps/node-matrix

@@ -325,16 +325,24 @@ static int set_backlog(struct config *cfg, const char *v, const char **expected)
 	return 0;
 }
 
+/* Which of n words v is (its index, in the order of the field's values), or -EINVAL. */
+static int word_index(const char *v, const char *const *words, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v, words[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 static int set_tcp_nodelay(struct config *cfg, const char *v, const char **expected)
 {
+	static const char *const words[] = { "off", "on" };
+	int i = word_index(v, words, 2);
+
 	*expected = "on or off";
-	if (strcmp(v, "on") == 0)
-		cfg->tcp_nodelay = true;
-	else if (strcmp(v, "off") == 0)
-		cfg->tcp_nodelay = false;
-	else
-		return -EINVAL;
-	return 0;
+	if (i >= 0)
+		cfg->tcp_nodelay = i == 1;
+	return i < 0 ? i : 0;
 }
 
 static int set_nonempty(const char **field, const char *v, const char **expected)
@@ -403,14 +411,14 @@ static int set_node_cluster(struct config *cfg, const char *v, const char **expe
 
 static int set_node_drain(struct config *cfg, const char *v, const char **expected)
 {
+	static const char *const words[] = { [NODE_DRAIN_GRACEFUL] = "graceful",
+					     [NODE_DRAIN_CLOSE] = "close" };
+	int i = word_index(v, words, 2);
+
 	*expected = "graceful or close";
-	if (strcmp(v, "graceful") == 0)
-		cfg->node_drain = NODE_DRAIN_GRACEFUL;
-	else if (strcmp(v, "close") == 0)
-		cfg->node_drain = NODE_DRAIN_CLOSE;
-	else
-		return -EINVAL;
-	return 0;
+	if (i >= 0)
+		cfg->node_drain = (enum node_drain)i;
+	return i < 0 ? i : 0;
 }
 
 static int set_log_level(struct config *cfg, const char *v, const char **expected)

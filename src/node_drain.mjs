@@ -80,16 +80,18 @@ function install(cluster, net) {
         // A connection that became an HTTP/2 session says so during this very emit.
         sessionSeen = null;
         const r = Reflect.apply(emit, this, arguments);
-        if (sessionSeen === null && !a.destroyed) {
+        // (Anything an app emits as a connection by hand is tracked only if it can be.)
+        if (sessionSeen === null && a && typeof a.once === 'function' && !a.destroyed) {
           sockets.add(a);
           a.once('close', () => sockets.delete(a));
           if (drained) settle(a);
         }
         return r;
       }
-      if (event === 'request' && drained) {
+      if (event === 'request' && drained && a.httpVersionMajor === 1) {
         // Before the app's handler: the response says Connection: close, and Node closes
-        // the connection once it is sent.
+        // the connection once it is sent. (HTTP/2 requests, of an allowHTTP1 server, are
+        // their session's business.)
         b.shouldKeepAlive = false;
         clearTimeout(a.socket && a.socket[kTimer]);
       } else if (event === 'session') {
@@ -122,7 +124,9 @@ function install(cluster, net) {
             settle(socket);
           armExit();
         }
-        // Stop accepting; cb runs once the last connection has ended.
+        // Stop accepting; cb runs once the last connection has ended. Node's http close()
+        // would also stop the timer that enforces headersTimeout and requestTimeout: left
+        // running (it is unref'd), it keeps enforcing them on the connections that remain.
         Reflect.apply(netClose, this, arguments);
         return this;
       },

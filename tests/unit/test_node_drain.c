@@ -183,12 +183,25 @@ static void expect_clean_exit(int64_t deadline)
 	assert_int_equal(WEXITSTATUS(r), 0);
 }
 
+/* The connection's next response is body, with Connection: close; then the server ends the
+ * connection, and the worker, its last connection gone, exits. */
+static void expect_last_response(const char *body, int64_t deadline)
+{
+	char resp[4096];
+
+	assert_true(hc_response(client_fd, resp, sizeof(resp), left_ms(deadline)) > 0);
+	if (!strstr(resp, body) || !strcasestr(resp, "\r\nConnection: close\r\n"))
+		fail_msg("wanted '%s' with Connection: close, got '%s'", body, resp);
+	assert_int_equal(hc_wait_close(client_fd, left_ms(deadline)), 0);
+	expect_clean_exit(deadline);
+	W.passed = true;
+}
+
 /* A request in flight when the drain comes finishes, its response says Connection: close
  * and the connection ends after it; the worker waits for it, then exits. */
 static void test_request_in_flight_finishes(void **state)
 {
 	int64_t deadline = now_ms() + DEADLINE_MS;
-	char resp[4096];
 
 	(void)state;
 	start_drained_app("drain_app.js", NULL, deadline);
@@ -198,31 +211,20 @@ static void test_request_in_flight_finishes(void **state)
 	/* Its server is closed, but a connection is still open: the worker stays. */
 	assert_true(worker_alive());
 	assert_int_equal(kill(W.pid, SIGUSR2), 0);
-	assert_true(hc_response(client_fd, resp, sizeof(resp), left_ms(deadline)) > 0);
-	assert_non_null(strstr(resp, "\r\n\r\nreleased\n"));
-	assert_non_null(strcasestr(resp, "\r\nConnection: close\r\n"));
-	assert_int_equal(hc_wait_close(client_fd, left_ms(deadline)), 0);
-	expect_clean_exit(deadline);
-	W.passed = true;
+	expect_last_response("\r\n\r\nreleased\n", deadline);
 }
 
 /* The next request on an open connection is answered, with Connection: close. */
 static void test_next_request_gets_connection_close(void **state)
 {
 	int64_t deadline = now_ms() + DEADLINE_MS;
-	char resp[4096];
 
 	(void)state;
 	start_drained_app("drain_app.js", NULL, deadline);
 	drain(deadline);
 	/* Well within the idle grace, which has just begun. */
 	assert_int_equal(hc_get(client_fd, "/"), 0);
-	assert_true(hc_response(client_fd, resp, sizeof(resp), left_ms(deadline)) > 0);
-	assert_non_null(strstr(resp, "\r\n\r\nhello\n"));
-	assert_non_null(strcasestr(resp, "\r\nConnection: close\r\n"));
-	assert_int_equal(hc_wait_close(client_fd, left_ms(deadline)), 0);
-	expect_clean_exit(deadline);
-	W.passed = true;
+	expect_last_response("\r\n\r\nhello\n", deadline);
 }
 
 /* An idle connection is closed (a clean end, not a reset) after the grace, not at once; the
