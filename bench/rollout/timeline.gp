@@ -15,6 +15,7 @@ set xlabel "seconds since wrk started"
 set xrange [0:xmax]
 set lmargin 12
 set rmargin 44
+set offsets 0, 0, graph 0.15, 0
 
 set title "requests per second (responses per 100 ms x 10)"
 set ylabel "req/s"
