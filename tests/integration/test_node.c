@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -380,6 +383,65 @@ static void test_ipv6_only_is_honoured(void **state)
 	bt_cleanup(&b);
 }
 
+/* TCP_NODELAY of the socket baton listens on at port (a copy taken with pidfd_getfd), or -1
+ * when baton has no such listener. */
+static int listener_nodelay(struct bt *b, int port)
+{
+	char dir[64];
+	int pidfd = (int)syscall(SYS_pidfd_open, b->baton, 0), found = -1;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)b->baton);
+	d = opendir(dir);
+	assert_true(pidfd >= 0 && d);
+	while (found < 0 && (de = readdir(d))) {
+		struct sockaddr_in6 sa;
+		socklen_t len = sizeof(sa), vlen = sizeof(int);
+		int fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0), listening = 0, v;
+
+		if (fd < 0)
+			continue;
+		/* The port is at the same place in sockaddr_in and sockaddr_in6. */
+		if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
+		    (sa.sin6_family == AF_INET || sa.sin6_family == AF_INET6) &&
+		    ntohs(sa.sin6_port) == port &&
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &vlen) == 0 && listening &&
+		    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vlen) == 0)
+			found = v != 0;
+		close(fd);
+	}
+	closedir(d);
+	close(pidfd);
+	return found;
+}
+
+/* TCP_NODELAY is on the sockets baton binds for Node workers and on --listen sockets, so on
+ * every connection accepted from them; --tcp-nodelay off leaves it off. */
+static void test_tcp_nodelay_on_listeners(void **state)
+{
+	(void)state;
+	for (int on = 1; on >= 0; on--) {
+		struct bt b;
+		int port = bt_free_port(), listen_port = bt_free_port();
+		char port_env[32], listen[32];
+
+		snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", listen_port);
+		bt_start(&b, 0,
+			 W("-w", "1", "--node-cluster", "--tcp-nodelay", on ? "on" : "off", "--listen",
+			   listen, "--", "node", plain),
+			 W(port_env));
+		if (!bt_wait_http(port, 30000)) {
+			bt_dump(&b);
+			fail_msg("the app does not answer");
+		}
+		assert_int_equal(listener_nodelay(&b, port), on);
+		assert_int_equal(listener_nodelay(&b, listen_port), on);
+		bt_cleanup(&b);
+	}
+}
+
 static int setup(void **state)
 {
 	char cwd[400];
@@ -405,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_crashed_worker_is_reforked),
 		cmocka_unit_test(test_protocol_violations_fail_the_worker),
 		cmocka_unit_test(test_ipv6_only_is_honoured),
+		cmocka_unit_test(test_tcp_nodelay_on_listeners),
 		cmocka_unit_test(test_drain_as_nobody_keeps_node_options),
 		cmocka_unit_test(test_hup_under_load_zero_errors),
 		cmocka_unit_test(test_hup_keep_alive_under_load_zero_errors),
