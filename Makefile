@@ -151,6 +151,7 @@ bench: deps $(BUILD)/baton
 	@$(MAKE) --no-print-directory static
 	@bench/footprint/run
 	@bench/rollout/run
+	@bench/rollout/apps
 
 # Real apps as their users write them, rolled under wrk: tests/realapps/run. The set-up
 # installs Debian's gunicorn, uvicorn and Flask, and from npm Express 5, Fastify 5 and Node
