@@ -571,7 +571,8 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	struct slot *s = &pool->slots[wk.slot];
 	bool was_ready = wk.ready_ms > 0;
 	/* What the status counts as (--exit-map): 143:0 makes a SIGTERM of the worker's own a
-	 * success for --restart on-failure and for baton's exit status. Logs keep the real one. */
+	 * success for --restart on-failure. The real status is what is logged and kept; the
+	 * map is applied to baton's exit status once, at the exit (pool_children_gone). */
 	int judged = cfg_map_exit(pool->set.exit_map, code);
 	char how[64];
 
@@ -600,7 +601,7 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 
 		if (pool->stop_status < 0 && judged != 0 &&
 		    !(by_stop && expected_stop_status(pool, &wk, code)))
-			pool->stop_status = judged;
+			pool->stop_status = code;
 		check_all_stopped(pool, now);
 		return;
 	}
@@ -611,7 +612,7 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	}
 	if (wk.state == WS_STOPPING) {
 		if (wk.why == WHY_READY_LATE && s->active)
-			schedule_restart(pool, wk.slot, false, judged, now);
+			schedule_restart(pool, wk.slot, false, code, now);
 		check_pool_empty(pool, now);
 		return;
 	}
@@ -626,11 +627,11 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	if (pool->set.restart == RESTART_ALWAYS ||
 	    (pool->set.restart == RESTART_ON_FAILURE && judged != 0)) {
 		if (s->active && s->cur < 0)
-			schedule_restart(pool, wk.slot, was_ready, judged, now);
+			schedule_restart(pool, wk.slot, was_ready, code, now);
 	} else {
 		s->done = true;
 		if (judged != 0 && pool->natural_status == 0)
-			pool->natural_status = judged;
+			pool->natural_status = code;
 	}
 	check_pool_empty(pool, now);
 }
