@@ -6,8 +6,9 @@
  * of CTL_REQUEST_MAX bytes and parsed by ctl_proto.c; the number of clients is capped, and when
  * every slot is taken the client silent longest is dropped to make room, so that idle
  * connections never lock out a fresh request; and a client that does not send its request
- * (or does not read its reply) within the idle timeout is dropped. The timeouts use a timerfd of this module, armed only while a client has a
- * deadline, so an idle baton makes no wake-ups for it.
+ * (or does not read its reply) within the idle timeout is dropped. The timeouts use a timerfd
+ * of this module, armed only while a client has a deadline, so an idle baton makes no
+ * wake-ups for it.
  *
  * A connection carries one request. After the final reply line the server shuts down its side
  * and keeps the connection until the client hangs up (or the idle timeout): the core can then
