@@ -6,8 +6,8 @@
  * of CTL_REQUEST_MAX bytes and parsed by ctl_proto.c; the number of clients is capped, and when
  * every slot is taken the client silent longest is dropped to make room, so that idle
  * connections never lock out a fresh request; and a client that does not send its request
- * (or does not read its reply) within the idle timeout is dropped. The timeouts use a timerfd
- * of this module, armed only while a client has a deadline, so an idle baton makes no
+ * (or does not read its reply) within the idle timeout is dropped. The timeouts use one of
+ * the loop's timers, armed only while a client has a deadline, so an idle baton makes no
  * wake-ups for it.
  *
  * A connection carries one request. After the final reply line the server shuts down its side
@@ -27,7 +27,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -76,9 +75,7 @@ struct ctl_server {
 	struct ctl_ops ops;
 	int lfd;
 	struct loop_watch lwatch;
-	int tfd;
-	struct loop_watch twatch;
-	int64_t armed_ms;         /* what the timerfd is set to, -1 disarmed */
+	struct loop_timer timer;  /* the earliest client deadline or accept resumption */
 	int64_t accept_resume_ms; /* -1: accepting */
 	int64_t idle_ms;
 	unsigned uid;
@@ -89,7 +86,7 @@ struct ctl_server {
 	int n_clients;
 	unsigned long evicted;    /* silent clients dropped to make room */
 	struct ctl_client clients[CTL_MAX_CLIENTS];
-	struct ctl_view view; /* scratch for status and ready: too big for the stack of PID 1 */
+	struct ctl_view view; /* scratch for status and ready, grown with the pool */
 };
 
 __attribute__((format(printf, 3, 4))) static void note(struct ctl_server *s,
@@ -110,7 +107,6 @@ __attribute__((format(printf, 3, 4))) static void note(struct ctl_server *s,
 
 static void rearm(struct ctl_server *s)
 {
-	struct itimerspec its = { 0 };
 	int64_t at = s->accept_resume_ms;
 
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
@@ -119,18 +115,7 @@ static void rearm(struct ctl_server *s)
 		if (c->state != CL_FREE && c->deadline_ms >= 0 && (at < 0 || c->deadline_ms < at))
 			at = c->deadline_ms;
 	}
-	if (at == s->armed_ms)
-		return;
-	if (at >= 0) {
-		/* An absolute time of 0 would disarm the timer. */
-		if (at < 1)
-			at = 1;
-		its.it_value.tv_sec = at / 1000;
-		its.it_value.tv_nsec = (at % 1000) * 1000000;
-	}
-	/* Cannot fail with a valid fd and value; if it did, the next change retries. */
-	if (timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-		s->armed_ms = at;
+	loop_timer_set(s->loop, &s->timer, at);
 }
 
 /* ---- clients ---- */
@@ -285,13 +270,31 @@ static void answer(struct ctl_client *c, const char *line)
 	set_events(c);
 }
 
+/* A fresh snapshot from the core, in a view grown to what it needs. Without the room for
+ * every worker the view holds what fits (its first entries): the answer still comes. */
+static void take_view(struct ctl_server *s)
+{
+	struct ctl_view *v = &s->view;
+	int want = s->ops.view_size ? s->ops.view_size(s->ops.ctx) : 0;
+
+	if (want > v->cap) {
+		struct ctl_worker_view *grown = realloc(v->w, (size_t)want * sizeof(*grown));
+
+		if (grown) {
+			v->w = grown;
+			v->cap = want;
+		}
+	}
+	*v = (struct ctl_view){ .w = v->w, .cap = v->cap };
+	s->ops.view(s->ops.ctx, v);
+}
+
 static void do_status(struct ctl_server *s, struct ctl_client *c, bool json)
 {
 	size_t need;
 	char *p;
 
-	memset(&s->view, 0, sizeof(s->view));
-	s->ops.view(s->ops.ctx, &s->view);
+	take_view(s);
 	need = ctl_format_status(&s->view, json, NULL, 0);
 	/* Room for the final line too, so that it needs no second allocation. */
 	p = reserve(c, need + 8);
@@ -308,8 +311,7 @@ static void do_ready(struct ctl_server *s, struct ctl_client *c)
 {
 	char why[64];
 
-	memset(&s->view, 0, sizeof(s->view));
-	s->ops.view(s->ops.ctx, &s->view);
+	take_view(s);
 	if (ctl_view_ready(&s->view, why, sizeof(why)))
 		queue(c, "ok ready");
 	else
@@ -645,16 +647,11 @@ static void on_listen(struct loop_watch *w, uint32_t events)
 	rearm(s);
 }
 
-static void on_timer(struct loop_watch *w, uint32_t events)
+static void on_timer(struct loop_timer *t)
 {
-	struct ctl_server *s = w->ctx;
-	uint64_t expirations;
+	struct ctl_server *s = t->ctx;
 	int64_t now = loop_now_ms();
 
-	if (read(s->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		return;
-	/* The one-shot timer is disarmed now; rearm() below sets the next deadline. */
-	s->armed_ms = -1;
 	if (s->accept_resume_ms >= 0 && s->accept_resume_ms <= now)
 		set_accepting(s, true);
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
@@ -756,9 +753,10 @@ int ctl_open(struct ctl_server **out, struct loop *loop, const char *path, bool 
 	}
 	s->loop = loop;
 	s->ops = *ops;
-	s->lfd = s->tfd = -1;
-	s->lwatch.fd = s->twatch.fd = -1;
-	s->armed_ms = s->accept_resume_ms = -1;
+	s->lfd = -1;
+	s->lwatch.fd = -1;
+	s->accept_resume_ms = -1;
+	loop_timer_init(&s->timer, on_timer, s);
 	s->idle_ms = CTL_IDLE_TIMEOUT_MS;
 	s->uid = (unsigned)geteuid();
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
@@ -810,15 +808,7 @@ int ctl_open(struct ctl_server **out, struct loop *loop, const char *path, bool 
 		first = r;
 		goto fail;
 	}
-	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (s->tfd < 0) {
-		first = -errno;
-		snprintf(err, errlen, "control socket: timerfd: %s", strerror(errno));
-		goto fail;
-	}
 	r = loop_add(loop, &s->lwatch, s->lfd, EPOLLIN, on_listen, s);
-	if (r == 0)
-		r = loop_add(loop, &s->twatch, s->tfd, EPOLLIN, on_timer, s);
 	if (r < 0) {
 		first = r;
 		snprintf(err, errlen, "control socket: epoll: %s", strerror(-r));
@@ -894,9 +884,7 @@ void ctl_close(struct ctl_server *s)
 		if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
 			unlink(s->path);
 	}
-	if (s->tfd >= 0) {
-		loop_del(s->loop, &s->twatch);
-		close(s->tfd);
-	}
+	loop_timer_set(s->loop, &s->timer, -1);
+	free(s->view.w);
 	free(s);
 }

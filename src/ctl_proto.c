@@ -279,7 +279,7 @@ static int view_count(const struct ctl_view *view)
 {
 	if (view->n < 0)
 		return 0;
-	return view->n > CTL_VIEW_MAX ? CTL_VIEW_MAX : view->n;
+	return view->n > view->cap ? view->cap : view->n;
 }
 
 static void status_text(const struct ctl_view *v, struct out *o)

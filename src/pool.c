@@ -172,7 +172,13 @@ static int64_t workers_phase_end(const struct pool *pool, int64_t want, int64_t 
 
 /* ---- set-up ---- */
 
-void pool_init(struct pool *pool, const struct pool_settings *settings)
+int pool_capacity(const struct pool *pool)
+{
+	(void)pool;
+	return POOL_MAX_PROCS;
+}
+
+int pool_init(struct pool *pool, const struct pool_settings *settings)
 {
 	/* Everything but the action table, which pool_emit clears entry by entry: leaving it
 	 * untouched keeps most of its pages out of baton's resident memory. */
@@ -194,6 +200,7 @@ void pool_init(struct pool *pool, const struct pool_settings *settings)
 		s->restart_at_ms = -1;
 		s->last_status = -1;
 	}
+	return 0;
 }
 
 int pool_spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now)

@@ -2,10 +2,11 @@
  * run: the thin loop around the supervisor.
  *
  * Signals arrive as data through a signalfd (all of them are blocked; no work is done in
- * handlers), children are reaped in a loop on SIGCHLD, the supervisor's one deadline is a
- * timerfd, and workers' readiness arrives on their pipes or sockets. Every event is turned
- * into a call on the pure pool, and the pool's decisions are carried out in one place,
- * run_actions(). Nothing here decides policy.
+ * handlers), children are reaped in a loop on SIGCHLD, the supervisor's deadline is one of the
+ * loop's timers, and the modules (run_int.h) feed the rest: readiness, control requests, Node's
+ * messages. Every event is turned into a call on the pure pool, and the pool's decisions are
+ * carried out in one place, the loop's post step (run_post), after every event. Nothing here
+ * decides policy, and nothing here names a module.
  *
  * From the moment the loop starts, baton must not die: every failure below is logged and
  * turned into an event the pool already knows (a worker that could not be started, ...).
@@ -36,131 +37,26 @@
  * blocking them would turn a crash into a hang. */
 static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
 
-/* ---- environment of the workers ---- */
-
-static bool is_env_we_set(const char *entry)
-{
-	static const char *const names[] = {
-		"LISTEN_FDS",	  "LISTEN_PID",	    "LISTEN_FDNAMES",
-		"NOTIFY_SOCKET",  "BATON_READY_FD", "BATON_WORKER_ID",
-		"BATON_WORKERS",  "NODE_CHANNEL_FD", "NODE_UNIQUE_ID",
-		"NODE_CHANNEL_SERIALIZATION_MODE",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		size_t len = strlen(names[i]);
-
-		if (strncmp(entry, names[i], len) == 0 && entry[len] == '=')
-			return true;
-	}
-	return false;
-}
-
-static int env_init(struct runner *r, char **envp)
-{
-	size_t n = 0;
-
-	for (char **e = envp; e && *e; e++)
-		n++;
-	r->env = calloc(n + RUN_ENV_EXTRA + 1, sizeof(char *));
-	if (!r->env)
-		return -ENOMEM;
-	for (char **e = envp; e && *e; e++)
-		if (!is_env_we_set(*e) && !run_env_overridden(r, *e))
-			r->env[r->n_env_base++] = *e;
-	return 0;
-}
-
-/* Fill the per-worker part of the environment; the vector ends with NULL. */
-static void env_for_worker(struct runner *r, int w, int ready_fd_num)
-{
-	size_t n = r->n_env_base;
-	const struct worker *wk = &r->pool.workers[w];
-
-	snprintf(r->envs.worker_id, sizeof(r->envs.worker_id), "BATON_WORKER_ID=%d", wk->slot);
-	snprintf(r->envs.workers, sizeof(r->envs.workers), "BATON_WORKERS=%d", r->pool.wanted);
-	r->env[n++] = r->envs.worker_id;
-	r->env[n++] = r->envs.workers;
-	if (r->n_listen > 0) {
-		snprintf(r->envs.listen_fds, sizeof(r->envs.listen_fds), "LISTEN_FDS=%d", r->n_listen);
-		snprintf(r->envs.listen_pid, sizeof(r->envs.listen_pid), "%s",
-			 SPAWN_LISTEN_PID_PLACEHOLDER);
-		r->env[n++] = r->envs.listen_fds;
-		r->env[n++] = r->envs.listen_pid;
-		r->env[n++] = r->envs.listen_fdnames;
-	}
-	if (ready_fd_num >= 0) {
-		snprintf(r->envs.ready_fd, sizeof(r->envs.ready_fd), "BATON_READY_FD=%d", ready_fd_num);
-		r->env[n++] = r->envs.ready_fd;
-	}
-	n = run_env_extra(r, w, n);
-	r->env[n] = NULL;
-}
-
-/* The environment of a --pre-start or --pre-rollout command: the workers' without what is
- * per worker or about the sockets and readiness it does not take part in. */
-char **run_env_for_hook(struct runner *r)
-{
-	size_t n = r->n_env_base;
-
-	snprintf(r->envs.workers, sizeof(r->envs.workers), "BATON_WORKERS=%d", r->pool.wanted > 0
-			 ? r->pool.wanted : r->cfg->workers);
-	r->env[n++] = r->envs.workers;
-	if (r->envs.home[0]) {
-		r->env[n++] = r->envs.home;
-		r->env[n++] = r->envs.user;
-		r->env[n++] = r->envs.logname;
-	}
-	r->env[n] = NULL;
-	return r->env;
-}
-
-/* ---- readiness through a pipe (--ready fd) ---- */
-
-/* Only the pipe: the worker's other channels (Node's IPC above all) live on. */
-static void release_ready_pipe(struct runner *r, int w)
-{
-	struct worker_io *io = &r->io[w];
-
-	if (io->ready_fd >= 0) {
-		loop_del(&r->loop, &io->ready_watch);
-		close(io->ready_fd);
-		io->ready_fd = -1;
-	}
-}
-
-static void on_ready_pipe(struct loop_watch *watch, uint32_t events)
-{
-	struct worker_io *io = watch->ctx;
-	struct runner *r = io->runner;
-	int w = (int)(io - r->io);
-	char buf[64];
-	ssize_t n = read(watch->fd, buf, sizeof(buf));
-
-	(void)events;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	/* A byte means ready; EOF means the worker closed its end without one, which is no
-	 * readiness (its exit or the ready timeout will decide). Either way, one look is enough. */
-	if (n > 0)
-		pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
-	release_ready_pipe(r, w);
-	run_actions(r);
-}
-
-void run_io_release(struct runner *r, int w)
-{
-	release_ready_pipe(r, w);
-	run_io_release_extra(r, w);
-}
-
 /* ---- carrying out the pool's decisions ---- */
+
+/* A worker index of the pool that a module or the runner was handed back: the pool's table
+ * may have grown since, never shrunk, so only the range is checked. */
+static const struct worker *worker_at(const struct runner *r, int w)
+{
+	return w >= 0 && w < pool_capacity(&r->pool) ? &r->pool.workers[w] : NULL;
+}
+
+static void release_worker(struct runner *r, int w)
+{
+	for (size_t i = r->n_mods; i-- > 0;)
+		if (r->mods[i]->release)
+			r->mods[i]->release(r, w);
+}
 
 static void do_spawn(struct runner *r, int w)
 {
 	struct spawn_request req = {
 		.argv = r->cfg->command,
-		.envp = r->env,
 		.listen_fds = r->listen_fds,
 		.n_listen = r->n_listen,
 		.ready_fd = -1,
@@ -169,62 +65,51 @@ static void do_spawn(struct runner *r, int w)
 		.sandbox = r->sandbox,
 	};
 	struct spawn_result res;
-	int pipefd[2] = { -1, -1 };
-	int64_t now;
+	size_t prepared;
+	int err = 0;
 
-	if (r->cfg->ready == READY_FD) {
-		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
-			log_error("worker %d: cannot create its ready pipe: %s",
-				  r->pool.workers[w].slot, strerror(errno));
-			pool_spawned(&r->pool, w, 0, -errno, loop_now_ms());
-			return;
-		}
-		req.ready_fd = pipefd[1];
-	}
-	if (run_prepare_extra(r, w, &req) < 0) {
-		if (pipefd[0] >= 0) {
-			close(pipefd[0]);
-			close(pipefd[1]);
-		}
+	for (prepared = 0; prepared < r->n_mods && err == 0; prepared++)
+		if (r->mods[prepared]->prepare)
+			err = r->mods[prepared]->prepare(r, w, &req);
+	if (err < 0) {
+		/* Those that prepared drop what they made, as after a failed fork. */
+		for (size_t i = 0; i < prepared; i++)
+			if (r->mods[i]->after_spawn)
+				r->mods[i]->after_spawn(r, w, 0, false);
 		pool_spawned(&r->pool, w, 0, -EIO, loop_now_ms());
 		return;
 	}
-	env_for_worker(r, w, req.ready_fd >= 0 ? 3 + r->n_listen : -1);
+	req.envp = run_env_build(r, w, &req);
 	spawn_worker(&req, &res);
-	now = loop_now_ms();
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	run_after_spawn_extra(r, w, res.err == 0);
+	for (size_t i = 0; i < r->n_mods; i++)
+		if (r->mods[i]->after_spawn)
+			r->mods[i]->after_spawn(r, w, res.pid, res.err == 0);
 	if (res.err < 0) {
-		if (pipefd[0] >= 0)
-			close(pipefd[0]);
 		if (strcmp(res.step, "exec") == 0)
 			log_error("cannot run '%s': %s", r->cfg->command[0], strerror(-res.err));
 		else
 			log_error("worker %d could not be started: %s failed: %s",
 				  r->pool.workers[w].slot, res.step, strerror(-res.err));
-		pool_spawned(&r->pool, w, 0, res.err, now);
+		pool_spawned(&r->pool, w, 0, res.err, loop_now_ms());
 		return;
 	}
-	if (pipefd[0] >= 0) {
-		r->io[w].ready_fd = pipefd[0];
-		if (loop_add(&r->loop, &r->io[w].ready_watch, pipefd[0], EPOLLIN, on_ready_pipe,
-			     &r->io[w]) < 0) {
-			close(pipefd[0]);
-			r->io[w].ready_fd = -1;
-		}
-	}
-	pool_spawned(&r->pool, w, res.pid, 0, now);
+	pool_spawned(&r->pool, w, res.pid, 0, loop_now_ms());
 }
 
-/* Signal a worker's process group; fall back to the process if the group is gone (the
- * worker may have called setsid or setpgid itself). */
-void run_signal_group(pid_t pid, int sig)
+static void do_drain(struct runner *r, const struct pool_action *a)
 {
-	if (pid <= 0)
-		return;
-	if (kill(-pid, sig) < 0 && errno == ESRCH)
-		kill(pid, sig);
+	const struct worker *wk = worker_at(r, a->worker);
+	char name[16];
+
+	for (size_t i = 0; wk && i < r->n_mods; i++) {
+		if (r->mods[i]->drain && r->mods[i]->drain(r, a->worker)) {
+			log_debug("worker %d (pid %d): drain by message", wk->slot, (int)a->pid);
+			return;
+		}
+	}
+	spawn_signal_group(a->pid, a->sig);
+	log_debug("worker %d (pid %d): drain with SIG%s", wk ? wk->slot : 0, (int)a->pid,
+		  cfg_signal_name(a->sig, name, sizeof(name)));
 }
 
 /* A SIGKILL at the end of a stop is a warning that names whom it reaches: a worker's process
@@ -293,12 +178,13 @@ static void signal_stop_step(struct runner *r, const struct pool_action *a)
 	else if (a->msg[0])
 		log_msg(a->level, "%s", a->msg);
 	if (a->sig == SIGKILL) {
+		const struct worker *wk = worker_at(r, a->worker);
 		struct kill_walk k = { .self = getpid(), .group = a->pid, .sig = SIGKILL,
-				       .slot = a->worker >= 0 ? r->pool.workers[a->worker].slot : 0 };
+				       .slot = wk ? wk->slot : 0 };
 
 		procs_each(kill_one, &k);
 	}
-	run_signal_group(a->pid, a->sig);
+	spawn_signal_group(a->pid, a->sig);
 }
 
 static void on_reaped(void *ctx, pid_t pid, int wstatus)
@@ -307,7 +193,7 @@ static void on_reaped(void *ctx, pid_t pid, int wstatus)
 	int w = pool_find(&r->pool, pid);
 
 	if (w >= 0)
-		run_io_release(r, w);
+		release_worker(r, w);
 	pool_exited(&r->pool, pid, wstatus, loop_now_ms());
 }
 
@@ -317,8 +203,26 @@ static void reap_children(struct runner *r)
 		pool_children_gone(&r->pool, loop_now_ms());
 }
 
-void run_actions(struct runner *r)
+static void notify_modules(struct runner *r, const struct pool_action *a)
 {
+	for (size_t i = 0; i < r->n_mods; i++)
+		if (r->mods[i]->on_action)
+			r->mods[i]->on_action(r, a);
+}
+
+static void on_pool_timer(struct loop_timer *t)
+{
+	struct runner *r = t->ctx;
+
+	pool_tick(&r->pool, loop_now_ms());
+}
+
+/* The loop's post step: carry out what the pool decided, in order, until it decides nothing
+ * more (carrying out an action is itself an event: a spawn's result, a reaped child), then
+ * arm the pool's next deadline. The only place where actions are done. */
+static void run_post(void *ctx)
+{
+	struct runner *r = ctx;
 	struct pool_action a;
 	char name[16];
 
@@ -328,14 +232,7 @@ void run_actions(struct runner *r)
 			do_spawn(r, a.worker);
 			break;
 		case ACT_DRAIN:
-			if (run_drain_extra(r, a.worker)) {
-				log_debug("worker %d (pid %d): drain by message",
-					  r->pool.workers[a.worker].slot, (int)a.pid);
-				break;
-			}
-			run_signal_group(a.pid, a.sig);
-			log_debug("worker %d (pid %d): drain with SIG%s", r->pool.workers[a.worker].slot,
-				  (int)a.pid, cfg_signal_name(a.sig, name, sizeof(name)));
+			do_drain(r, &a);
 			break;
 		case ACT_SIGNAL:
 			signal_stop_step(r, &a);
@@ -355,11 +252,9 @@ void run_actions(struct runner *r)
 			log_msg(a.level, "%s", a.msg);
 			break;
 		case ACT_RUN_HOOK:
-			run_hook_rollout(r);
-			break;
 		case ACT_ROLLOUT_DONE:
 		case ACT_WORKERS_STOPPED:
-			run_notify_extra(r, &a);
+			notify_modules(r, &a);
 			break;
 		case ACT_EXIT:
 			r->exiting = true;
@@ -367,8 +262,7 @@ void run_actions(struct runner *r)
 			break;
 		}
 	}
-	if (loop_set_deadline(&r->loop, pool_next_deadline(&r->pool)) < 0)
-		log_error("cannot arm the timer: %s", strerror(errno));
+	loop_timer_set(&r->loop, &r->pool_timer, pool_next_deadline(&r->pool));
 }
 
 /* ---- signals ---- */
@@ -384,7 +278,6 @@ static void on_signal(struct loop_watch *watch, uint32_t events)
 			reap_children(r);
 		else
 			pool_signal(&r->pool, (int)si.ssi_signo, loop_now_ms());
-		run_actions(r);
 	}
 }
 
@@ -440,19 +333,52 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 	memcpy(s->exit_map, cfg->exit_map, sizeof(s->exit_map));
 }
 
+/* Call every enabled module's shutdown, the last set up first. */
+static void shutdown_modules(struct runner *r, size_t n_set_up)
+{
+	for (size_t i = n_set_up; i-- > 0;)
+		if (r->mods[i]->shutdown)
+			r->mods[i]->shutdown(r);
+}
+
+/* Set up the modules this configuration enables, in the table's order; on a failure, those
+ * already set up are shut down again. 0, or the status to exit with. */
+static int setup_modules(struct runner *r, char **envp)
+{
+	for (size_t i = 0; i < run_n_modules; i++)
+		if (!run_modules[i]->wanted || run_modules[i]->wanted(r->cfg))
+			r->mods[r->n_mods++] = run_modules[i];
+	for (size_t i = 0; i < r->n_mods; i++) {
+		int status = r->mods[i]->setup ? r->mods[i]->setup(r, envp) : 0;
+
+		if (status != 0) {
+			shutdown_modules(r, i);
+			return status;
+		}
+	}
+	return 0;
+}
+
+static int before_start(struct runner *r)
+{
+	for (size_t i = 0; i < r->n_mods; i++) {
+		int status = r->mods[i]->before_start ? r->mods[i]->before_start(r) : RUN_GO_ON;
+
+		if (status != RUN_GO_ON)
+			return status;
+	}
+	return RUN_GO_ON;
+}
+
 int baton_run(struct config *cfg, char **envp)
 {
-	static struct runner runner; /* large tables: not on the stack */
+	static struct runner runner; /* its address is every callback's context */
 	struct runner *r = &runner;
 	struct pool_settings settings;
 	int err, status;
 
 	r->cfg = cfg;
 	r->sigfd = -1;
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
-		r->io[i].runner = r;
-		r->io[i].ready_fd = -1;
-	}
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warn("cannot become a child subreaper: %s", strerror(errno));
 	if (cfg->workers == 0) {
@@ -463,15 +389,19 @@ int baton_run(struct config *cfg, char **envp)
 		log_error("cannot create the event loop: %s", strerror(-err));
 		return 1;
 	}
-	if ((status = run_setup_extra(r, envp)) != 0)
+	loop_set_post(&r->loop, run_post, r);
+	loop_timer_init(&r->pool_timer, on_pool_timer, r);
+	/* Everything a user can get wrong is checked before anything is started. */
+	if ((status = setup_modules(r, envp)) != 0)
 		return status;
-	if (env_init(r, envp) < 0) {
+	status = 1;
+	if (run_env_init(r, envp) < 0) {
 		log_error("out of memory");
-		return 1;
+		goto fail;
 	}
 	if ((err = setup_signals(r)) < 0) {
 		log_error("cannot set up signal handling: %s", strerror(-err));
-		return 1;
+		goto fail;
 	}
 	settings_from_config(r, &settings);
 	/* The defaults are cut silently (a 30 s drain inside docker stop's 10 s is what they
@@ -483,29 +413,27 @@ int baton_run(struct config *cfg, char **envp)
 			 (long long)cfg->stop_delay_ms, (long long)cfg->drain_timeout_ms,
 			 (long long)cfg->term_timeout_ms, (long long)pool_stop_needs_ms(&settings),
 			 (long long)cfg->stop_timeout_ms);
-	pool_init(&r->pool, &settings);
+	if (pool_init(&r->pool, &settings) < 0) {
+		log_error("out of memory for %d workers", cfg->workers);
+		goto fail;
+	}
 	log_debug("starting %d worker%s of '%s'", cfg->workers, cfg->workers == 1 ? "" : "s",
 		  cfg->command[0]);
-
-	if (cfg->pre_start && (status = run_pre_start(r)) != RUN_GO_ON) {
-		run_shutdown_extra(r);
-		return cfg_map_exit(cfg->exit_map, status);
+	if ((status = before_start(r)) != RUN_GO_ON) {
+		status = cfg_map_exit(cfg->exit_map, status);
+		goto fail;
 	}
 
 	/* From here on, baton must not die. */
 	pool_start(&r->pool, loop_now_ms());
-	run_actions(r);
+	run_post(r);
 	while (!r->exiting) {
 		err = loop_run_once(&r->loop);
-		if (err < 0) {
+		if (err < 0)
 			log_error("event loop: %s", strerror(-err));
-			continue;
-		}
-		if (err == 1) {
-			pool_tick(&r->pool, loop_now_ms());
-			run_actions(r);
-		}
 	}
-	run_shutdown_extra(r);
-	return r->exit_status;
+	status = r->exit_status;
+fail:
+	shutdown_modules(r, r->n_mods);
+	return status;
 }

@@ -43,6 +43,16 @@ static void child_fail(int errfd, const char *step, int err)
 	_exit(code);
 }
 
+int spawn_ready_fd_number(const struct spawn_request *req)
+{
+	return req->ready_fd >= 0 ? 3 + req->n_listen : -1;
+}
+
+int spawn_ipc_fd_number(const struct spawn_request *req)
+{
+	return req->ipc_fd >= 0 ? 3 + req->n_listen + (req->ready_fd >= 0) : -1;
+}
+
 /* Put the inherited fds in place: listen fds at 3.., then the ready pipe, then the IPC channel.
  * Sources are first duplicated above every target so no dup2 can clobber a later source. */
 static int place_fds(const struct spawn_request *req, const char **step)
@@ -175,4 +185,12 @@ int spawn_worker(const struct spawn_request *req, struct spawn_result *res)
 	memcpy(res->step, ce.step, sizeof(res->step));
 	res->pid = 0;
 	return res->err;
+}
+
+void spawn_signal_group(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return;
+	if (kill(-pid, sig) < 0 && errno == ESRCH)
+		kill(pid, sig);
 }

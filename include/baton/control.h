@@ -48,9 +48,6 @@ struct ctl_server;
 #define CTL_IDLE_TIMEOUT_MS 5000
 /* sun_path holds 108 bytes, the NUL included. */
 #define CTL_PATH_MAX 108
-/* Worker entries in a view: as many as the pool's process table can hold (a slot can have an
- * old worker draining beside a new one, and scaled-away slots can still be stopping). */
-#define CTL_VIEW_MAX (CFG_MAX_WORKERS * 3)
 
 /* ---- views: what the core shows of itself ---- */
 
@@ -69,8 +66,9 @@ struct ctl_view {
 	bool stopping;          /* a stop was requested (the --stop-delay included): not ready */
 	int rollout_done, rollout_total; /* total 0: no rollout */
 	int workers_wanted;
-	int n;
-	struct ctl_worker_view w[CTL_VIEW_MAX];
+	int n;                  /* entries filled, at most cap */
+	int cap;                /* entries w has room for */
+	struct ctl_worker_view *w;
 };
 
 /* ---- protocol (pure) ---- */
@@ -134,7 +132,11 @@ int ctl_candidates(const char *first, const char *xdg, char out[3][CTL_PATH_MAX]
 
 struct ctl_ops {
 	void *ctx;
-	/* Fill a snapshot for status and ready. Must set n, pool_state and each state. */
+	/* How many worker entries a view needs now (the pool's live workers, at most); the server
+	 * grows its view to that before it calls view. */
+	int (*view_size)(void *ctx);
+	/* Fill a snapshot for status and ready: at most out->cap workers. Must set n, pool_state
+	 * and each state. */
 	void (*view)(void *ctx, struct ctl_view *out);
 	/* Start a rollout (as SIGHUP does). 0, or -errno and one line in err (e.g. stopping). */
 	int (*reload)(void *ctx, char *err, size_t errlen);

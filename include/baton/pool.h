@@ -171,7 +171,10 @@ struct pool {
 	int act_head, act_len;
 };
 
-void pool_init(struct pool *pool, const struct pool_settings *settings);
+int pool_init(struct pool *pool, const struct pool_settings *settings);
+
+/* Worker entries: indices 0 .. pool_capacity() - 1 of pool->workers are valid. */
+int pool_capacity(const struct pool *pool);
 
 /* Spawn every slot. */
 void pool_start(struct pool *pool, int64_t now);

@@ -38,6 +38,16 @@ struct spawn_result {
  * has then already been reaped). */
 int spawn_worker(const struct spawn_request *req, struct spawn_result *res);
 
+/* The fd numbers a worker finds its ready pipe and its IPC channel at, -1 when the request
+ * has none: the one statement of the layout (sockets from 3, then the pipe, then the channel),
+ * used by the child to place them and by the modules that name them in the environment. */
+int spawn_ready_fd_number(const struct spawn_request *req);
+int spawn_ipc_fd_number(const struct spawn_request *req);
+
+/* Signal the process group a worker leads, or the worker alone if it left its group (it may
+ * call setsid or setpgid itself). Nothing for pid <= 0. */
+void spawn_signal_group(pid_t pid, int sig);
+
 /* Placeholder that the child overwrites with its own pid (systemd's LISTEN_PID contract:
  * the pid of the process that is meant to use the sockets). */
 #define SPAWN_LISTEN_PID_PLACEHOLDER "LISTEN_PID=          "

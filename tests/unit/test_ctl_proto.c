@@ -199,11 +199,19 @@ static void test_duration(void **state)
 	}
 }
 
+/* A view of the size a pool of 4096 workers in a rollout can need. */
+#define VIEW_CAP (4096 * 2)
+static struct ctl_worker_view view_workers[VIEW_CAP];
 static struct ctl_view view;
+
+static void clear_view(void)
+{
+	view = (struct ctl_view){ .w = view_workers, .cap = VIEW_CAP };
+}
 
 static void fill_view(void)
 {
-	memset(&view, 0, sizeof(view));
+	clear_view();
 	view.pool_state = "rolling out";
 	view.rollout_done = 1;
 	view.rollout_total = 2;
@@ -241,7 +249,7 @@ static void test_status_text(void **state)
 		assert_int_equal(ctl_classify_line(line, &text), CTL_LINE_DATA);
 	}
 
-	memset(&view, 0, sizeof(view));
+	clear_view();
 	view.pool_state = "running";
 	view.workers_wanted = 1;
 	ctl_format_status(&view, false, buf, sizeof(buf));
@@ -260,7 +268,7 @@ static void test_status_text(void **state)
 	ctl_format_status(&view, false, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "no workers"));
 	view.n = 1 << 30;
-	assert_true(ctl_format_status(&view, false, NULL, 0) < 200 * (size_t)CTL_VIEW_MAX);
+	assert_true(ctl_format_status(&view, false, NULL, 0) < 200 * (size_t)VIEW_CAP);
 }
 
 static void test_status_json(void **state)
@@ -280,7 +288,7 @@ static void test_status_json(void **state)
 		"{\"slot\":2,\"pid\":103,\"state\":\"starting\",\"uptime_ms\":850,\"restarts\":0,"
 		"\"last_status\":null,\"generation\":2}]}\n");
 
-	memset(&view, 0, sizeof(view));
+	clear_view();
 	view.pool_state = "stop\"ping\\\n";
 	view.stopping = true;
 	view.n = 1;
@@ -299,10 +307,10 @@ static void test_status_full_pool(void **state)
 	size_t n, n2;
 	char *buf;
 
-	memset(&view, 0, sizeof(view));
+	clear_view();
 	view.pool_state = "running";
-	view.n = CTL_VIEW_MAX;
-	for (int i = 0; i < CTL_VIEW_MAX; i++)
+	view.n = VIEW_CAP;
+	for (int i = 0; i < VIEW_CAP; i++)
 		view.w[i] = (struct ctl_worker_view){ i + 1, 100000 + i, "stopping", INT64_MAX / 2,
 						      2147483647, 255, 4294967295u };
 	for (int json = 0; json < 2; json++) {

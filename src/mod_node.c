@@ -1,5 +1,5 @@
 /*
- * run_node: baton as the primary of Node's `cluster` module (--node-cluster).
+ * mod_node: baton as the primary of Node's `cluster` module (--node-cluster).
  *
  * Each worker gets one end of a socketpair as Node's IPC channel. When a worker's server
  * listens, Node asks the primary for the socket (queryServer); baton answers with one it owns:
@@ -43,6 +43,29 @@ struct node_socket {
 };
 
 static struct node_socket sockets[NODE_MAX_SOCKETS];
+
+/* A worker's channel. */
+struct channel {
+	struct runner *runner;
+	int w;
+	pid_t pid;
+	int fd;                   /* ours, -1 */
+	int child_fd;             /* the worker's end until it is spawned, -1 */
+	struct loop_watch watch;
+	struct nipc_conn *ipc;
+};
+
+static struct {
+	struct channel **channels; /* by worker index */
+	int cap;
+	char env_fd[48], env_id[48], env_mode[64];
+	char *node_options;        /* NODE_OPTIONS with the drain preload, or NULL */
+} st;
+
+static struct channel *channel_of(int w)
+{
+	return w >= 0 && w < st.cap ? st.channels[w] : NULL;
+}
 
 static bool same_address(const struct nipc_server *q, const struct sock_spec *spec)
 {
@@ -125,28 +148,27 @@ static int socket_for(struct runner *r, const struct nipc_server *q, struct node
 	return 0;
 }
 
-static void fail_worker(struct runner *r, int w, const char *why)
+static void fail_worker(struct channel *ch, const char *why)
 {
-	pool_failed(&r->pool, r->pool.workers[w].pid, why, loop_now_ms());
+	pool_failed(&ch->runner->pool, ch->pid, why, loop_now_ms());
 }
 
-static void flush(struct runner *r, int w)
+static void flush(struct channel *ch)
 {
-	struct worker_io *io = &r->io[w];
-	int err = nipc_flush(io->ipc, io->ipc_fd);
+	int err = nipc_flush(ch->ipc, ch->fd);
 
 	/* Write interest only while replies wait for room (loop_mod is free when nothing
 	 * changes). A broken channel shows as end of file on the next read. */
 	if (err == -EAGAIN)
-		loop_mod(&r->loop, &io->ipc_watch, EPOLLIN | EPOLLOUT);
+		loop_mod(&ch->runner->loop, &ch->watch, EPOLLIN | EPOLLOUT);
 	else if (err == 0)
-		loop_mod(&r->loop, &io->ipc_watch, EPOLLIN);
+		loop_mod(&ch->runner->loop, &ch->watch, EPOLLIN);
 }
 
-static void handle_event(struct runner *r, int w, const struct nipc_event *ev)
+static void handle_event(struct channel *ch, const struct nipc_event *ev)
 {
-	struct worker_io *io = &r->io[w];
-	int slot = r->pool.workers[w].slot;
+	struct runner *r = ch->runner;
+	int slot = r->pool.workers[ch->w].slot;
 	char why[200];
 
 	switch (ev->type) {
@@ -158,86 +180,86 @@ static void handle_event(struct runner *r, int w, const struct nipc_event *ev)
 			log_error("worker %d: cannot give it a socket for %s:%d: %s", slot,
 				  ev->server.has_address ? ev->server.address : "*", ev->server.port,
 				  strerror(-err));
-			nipc_reply_server_error(io->ipc, &ev->server, err);
+			nipc_reply_server_error(ch->ipc, &ev->server, err);
 		} else {
-			nipc_reply_server(io->ipc, &ev->server, s->fd, s->data);
+			nipc_reply_server(ch->ipc, &ev->server, s->fd, s->data);
 		}
 		break;
 	}
 	case NIPC_EV_LISTENING:
 		if (r->cfg->ready != READY_MESSAGE)
-			pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
+			pool_ready(&r->pool, ch->pid, loop_now_ms());
 		break;
 	case NIPC_EV_READY:
 		if (r->cfg->ready == READY_MESSAGE)
-			pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
+			pool_ready(&r->pool, ch->pid, loop_now_ms());
 		break;
 	case NIPC_EV_UNKNOWN:
 		snprintf(why, sizeof(why),
 			 "speaks another version of Node's cluster protocol (act '%s'); baton is "
 			 "tested with Node 18 to 26",
 			 ev->detail);
-		fail_worker(r, w, why);
+		fail_worker(ch, why);
 		break;
 	case NIPC_EV_MALFORMED:
 	case NIPC_EV_OVERSIZED:
 	case NIPC_EV_HANDLE_LOST:
 		snprintf(why, sizeof(why), "broke Node's cluster protocol: %s %s",
 			 nipc_event_name(ev->type), ev->detail);
-		fail_worker(r, w, why);
+		fail_worker(ch, why);
 		break;
 	default:
 		break;
 	}
 }
 
-static void close_channel(struct runner *r, int w)
+static void close_channel(struct channel *ch)
 {
-	struct worker_io *io = &r->io[w];
-
-	if (io->ipc_fd >= 0) {
-		loop_del(&r->loop, &io->ipc_watch);
-		close(io->ipc_fd);
-		io->ipc_fd = -1;
+	if (ch->fd >= 0) {
+		loop_del(&ch->runner->loop, &ch->watch);
+		close(ch->fd);
+		ch->fd = -1;
 	}
 }
 
 static void on_channel(struct loop_watch *watch, uint32_t events)
 {
-	struct worker_io *io = watch->ctx;
-	struct runner *r = io->runner;
-	int w = (int)(io - r->io);
+	struct channel *ch = watch->ctx;
 	struct nipc_event ev;
 	ssize_t n;
 
 	if (events & EPOLLOUT)
-		flush(r, w);
+		flush(ch);
 	/* A bounded number of reads, each drained of its events: a worker that sends without
 	 * pause cannot hold PID 1 here; the level-triggered watch brings it back for the rest. */
 	for (int reads = 0; reads < CHANNEL_READS_PER_WAKEUP; reads++) {
-		n = nipc_read(io->ipc, io->ipc_fd);
-		while (nipc_next_event(io->ipc, &ev) == 1)
-			handle_event(r, w, &ev);
+		n = nipc_read(ch->ipc, ch->fd);
+		while (nipc_next_event(ch->ipc, &ev) == 1)
+			handle_event(ch, &ev);
 		if (n <= 0)
 			break;
 	}
-	if (nipc_want_write(io->ipc))
-		flush(r, w);
+	if (nipc_want_write(ch->ipc))
+		flush(ch);
 	if (n == 0 || (n < 0 && n != -EAGAIN)) {
 		/* The worker closed its channel: it is leaving. One that never spoke the protocol
 		 * is most likely not `node script.js`. */
-		if (!nipc_online(io->ipc) && r->pool.workers[w].state == WS_STARTING)
-			fail_worker(r, w,
+		if (!nipc_online(ch->ipc) && ch->runner->pool.workers[ch->w].state == WS_STARTING)
+			fail_worker(ch,
 				    "closed its channel before starting Node's cluster protocol "
 				    "(is the command `node script.js`?)");
-		close_channel(r, w);
+		close_channel(ch);
 	}
-	run_actions(r);
 }
 
-/* ---- hooks, called from run_modules.c ---- */
+/* ---- the module ---- */
 
-int node_setup(struct runner *r, char **envp)
+static bool wanted(const struct config *cfg)
+{
+	return cfg->node_cluster;
+}
+
+static int setup(struct runner *r, char **envp)
 {
 	const char *user = NULL;
 
@@ -248,7 +270,7 @@ int node_setup(struct runner *r, char **envp)
 	for (char **e = envp; e && *e; e++)
 		if (strncmp(*e, "NODE_OPTIONS=", 13) == 0)
 			user = *e + 13;
-	if (ndrain_env(user, &r->envs.node_options) < 0) {
+	if (ndrain_env(user, &st.node_options) < 0) {
 		log_error("out of memory");
 		return 1;
 	}
@@ -257,84 +279,128 @@ int node_setup(struct runner *r, char **envp)
 	return 0;
 }
 
-int node_prepare(struct runner *r, int w, struct spawn_request *req)
+static bool replaces_env(const struct runner *r, const char *entry)
 {
-	struct worker_io *io = &r->io[w];
+	(void)r;
+	return st.node_options && strncmp(entry, "NODE_OPTIONS=", 13) == 0;
+}
+
+static void release(struct runner *r, int w)
+{
+	struct channel *ch = channel_of(w);
+
+	(void)r;
+	if (!ch)
+		return;
+	close_channel(ch);
+	if (ch->child_fd >= 0)
+		close(ch->child_fd);
+	nipc_conn_free(ch->ipc);
+	free(ch);
+	st.channels[w] = NULL;
+}
+
+static int prepare(struct runner *r, int w, struct spawn_request *req)
+{
+	int slot = r->pool.workers[w].slot;
+	struct channel *ch;
 	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
-		log_error("worker %d: cannot create its Node channel: %s", r->pool.workers[w].slot,
-			  strerror(errno));
-		return -errno;
-	}
-	io->ipc = nipc_conn_new();
-	if (!io->ipc) {
-		close(sv[0]);
-		close(sv[1]);
-		log_error("worker %d: out of memory for its Node channel", r->pool.workers[w].slot);
+	if (run_table_reserve(&st.channels, sizeof(*st.channels), &st.cap, w,
+			      pool_capacity(&r->pool)) < 0 ||
+	    !(ch = calloc(1, sizeof(*ch)))) {
+		log_error("worker %d: out of memory for its Node channel", slot);
 		return -ENOMEM;
 	}
-	io->ipc_fd = sv[0];
-	io->ipc_child_fd = sv[1];
+	*ch = (struct channel){ .runner = r, .w = w, .fd = -1, .child_fd = -1,
+				.watch = { .fd = -1 } };
+	st.channels[w] = ch;
+	if (!(ch->ipc = nipc_conn_new())) {
+		log_error("worker %d: out of memory for its Node channel", slot);
+		release(r, w);
+		return -ENOMEM;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+		int err = -errno;
+
+		log_error("worker %d: cannot create its Node channel: %s", slot, strerror(-err));
+		release(r, w);
+		return err;
+	}
+	ch->fd = sv[0];
+	ch->child_fd = sv[1];
 	req->ipc_fd = sv[1];
 	return 0;
 }
 
-size_t node_env(struct runner *r, int w, size_t n)
+static size_t worker_env(struct runner *r, int w, const struct spawn_request *req, char **env,
+			 size_t n)
 {
-	int fd = 3 + r->n_listen + (r->cfg->ready == READY_FD);
-
-	snprintf(r->envs.node_fd, sizeof(r->envs.node_fd), "%s=%d", NIPC_ENV_CHANNEL_FD, fd);
-	snprintf(r->envs.node_id, sizeof(r->envs.node_id), "%s=%d", NIPC_ENV_UNIQUE_ID,
+	if (w < 0 || spawn_ipc_fd_number(req) < 0)
+		return n;
+	snprintf(st.env_fd, sizeof(st.env_fd), "%s=%d", NIPC_ENV_CHANNEL_FD,
+		 spawn_ipc_fd_number(req));
+	snprintf(st.env_id, sizeof(st.env_id), "%s=%d", NIPC_ENV_UNIQUE_ID,
 		 r->pool.workers[w].slot);
-	snprintf(r->envs.node_mode, sizeof(r->envs.node_mode), "%s=json", NIPC_ENV_SERIALIZATION);
-	r->env[n++] = r->envs.node_fd;
-	r->env[n++] = r->envs.node_id;
-	r->env[n++] = r->envs.node_mode;
-	if (r->envs.node_options)
-		r->env[n++] = r->envs.node_options;
+	snprintf(st.env_mode, sizeof(st.env_mode), "%s=json", NIPC_ENV_SERIALIZATION);
+	env[n++] = st.env_fd;
+	env[n++] = st.env_id;
+	env[n++] = st.env_mode;
+	if (st.node_options)
+		env[n++] = st.node_options;
 	return n;
 }
 
-void node_after_spawn(struct runner *r, int w, bool spawned)
+static void after_spawn(struct runner *r, int w, pid_t pid, bool spawned)
 {
-	struct worker_io *io = &r->io[w];
+	struct channel *ch = channel_of(w);
 
-	if (io->ipc_child_fd >= 0) {
-		close(io->ipc_child_fd);
-		io->ipc_child_fd = -1;
-	}
-	if (io->ipc_fd < 0)
+	if (!ch)
 		return;
-	if (!spawned ||
-	    loop_add(&r->loop, &io->ipc_watch, io->ipc_fd, EPOLLIN, on_channel, io) < 0)
-		node_release(r, w);
+	if (ch->child_fd >= 0) {
+		close(ch->child_fd);
+		ch->child_fd = -1;
+	}
+	ch->pid = pid;
+	if (!spawned || loop_add(&r->loop, &ch->watch, ch->fd, EPOLLIN, on_channel, ch) < 0)
+		release(r, w);
 }
 
-void node_release(struct runner *r, int w)
+static bool drain(struct runner *r, int w)
 {
-	close_channel(r, w);
-	nipc_conn_free(r->io[w].ipc);
-	r->io[w].ipc = NULL;
-}
+	struct channel *ch = channel_of(w);
 
-bool node_drain(struct runner *r, int w)
-{
-	struct worker_io *io = &r->io[w];
-
-	if (io->ipc_fd < 0 || !io->ipc || nipc_disconnect(io->ipc) < 0)
+	if (!r->pool.set.drain_by_ipc || !ch || ch->fd < 0 || nipc_disconnect(ch->ipc) < 0)
 		return false;
-	flush(r, w);
+	flush(ch);
 	return true;
 }
 
-void node_shutdown(struct runner *r)
+static void close_module(struct runner *r)
 {
-	free(r->envs.node_options);
-	r->envs.node_options = NULL;
+	for (int w = 0; w < st.cap; w++)
+		release(r, w);
+	free(st.channels);
+	st.channels = NULL;
+	st.cap = 0;
+	free(st.node_options);
+	st.node_options = NULL;
 	for (int i = 0; i < NODE_MAX_SOCKETS; i++) {
 		if (sockets[i].used && !sockets[i].from_listen)
 			close(sockets[i].fd);
 		sockets[i].used = false;
 	}
 }
+
+const struct run_module mod_node = {
+	.name = "node",
+	.wanted = wanted,
+	.setup = setup,
+	.replaces_env = replaces_env,
+	.prepare = prepare,
+	.worker_env = worker_env,
+	.after_spawn = after_spawn,
+	.release = release,
+	.drain = drain,
+	.shutdown = close_module,
+};

@@ -1,5 +1,5 @@
 /*
- * run_hooks: one-time work around the workers. --pre-start runs once, before the first
+ * mod_hooks: one-time work around the workers. --pre-start runs once, before the first
  * worker; --pre-rollout before each rollout. Both run as a worker would (its user, sandbox and
  * environment, its own process group), but without the listening sockets, and are bounded by
  * --ready-timeout, after which they are SIGKILLed and count as failed.
@@ -22,7 +22,7 @@ static int spawn_hook(struct runner *r, const char *what, const char *cmd, pid_t
 	char *argv[CFG_HOOK_WORDS];
 	struct spawn_request req = {
 		.argv = argv,
-		.envp = run_env_for_hook(r),
+		.envp = run_env_build(r, -1, NULL),
 		.ready_fd = -1,
 		.ipc_fd = -1,
 		.sandbox = r->sandbox,
@@ -50,7 +50,7 @@ static int spawn_hook(struct runner *r, const char *what, const char *cmd, pid_t
  * the signals that are blocked anyway, reaping whatever exits. Every signal is passed on to the
  * command; after SIGTERM or SIGINT nothing is started, whatever its status.
  */
-int run_pre_start(struct runner *r)
+static int pre_start(struct runner *r)
 {
 	sigset_t all;
 	int64_t deadline = loop_now_ms() + r->cfg->ready_timeout_ms;
@@ -94,7 +94,7 @@ int run_pre_start(struct runner *r)
 			log_warn("--pre-start: the command (pid %d) still running after %lld ms "
 				 "(--ready-timeout); sending SIGKILL",
 				 (int)pid, (long long)r->cfg->ready_timeout_ms);
-			run_signal_group(pid, SIGKILL);
+			spawn_signal_group(pid, SIGKILL);
 			killed = true;
 		}
 		if (left <= 0)
@@ -111,15 +111,35 @@ int run_pre_start(struct runner *r)
 			log_info("--pre-start: received SIG%s; passing it on",
 				 cfg_signal_name(sig, name, sizeof(name)));
 		}
-		run_signal_group(pid, sig);
+		spawn_signal_group(pid, sig);
 	}
 }
 
+static bool wanted(const struct config *cfg)
+{
+	return cfg->pre_start || cfg->pre_rollout;
+}
+
+static int before_start(struct runner *r)
+{
+	return r->cfg->pre_start ? pre_start(r) : RUN_GO_ON;
+}
+
 /* ACT_RUN_HOOK: its exit arrives as any child's, through the pool. */
-void run_hook_rollout(struct runner *r)
+static void on_action(struct runner *r, const struct pool_action *a)
 {
 	pid_t pid = 0;
-	int err = spawn_hook(r, "--pre-rollout", r->cfg->pre_rollout, &pid);
+	int err;
 
+	if (a->kind != ACT_RUN_HOOK)
+		return;
+	err = spawn_hook(r, "--pre-rollout", r->cfg->pre_rollout, &pid);
 	pool_hook_started(&r->pool, pid, err, loop_now_ms());
 }
+
+const struct run_module mod_hooks = {
+	.name = "hooks",
+	.wanted = wanted,
+	.before_start = before_start,
+	.on_action = on_action,
+};

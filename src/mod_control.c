@@ -1,0 +1,183 @@
+/*
+ * mod_control: the control socket (`baton ctl ...`) in the runner. Requests become pool
+ * events; the rollout's and the stop's ends, which the pool reports as actions, answer the
+ * clients that wait for them (`reload --wait`, `drain --wait`).
+ */
+#include <stdio.h>
+
+#include "baton/control.h"
+#include "baton/log.h"
+#include "run_int.h"
+
+/* At exit, how long the clients that have their answer get to hang up. */
+#define CONTROL_LINGER_MS 1000
+
+static struct {
+	struct runner *runner;
+	struct ctl_server *server;
+} st;
+
+static bool wanted(const struct config *cfg)
+{
+	return cfg->control != NULL;
+}
+
+static int view_size(void *ctx)
+{
+	struct runner *r = ctx;
+	int n = 0;
+
+	for (int i = 0; i < pool_capacity(&r->pool); i++)
+		n += r->pool.workers[i].state != WS_FREE;
+	return n;
+}
+
+static void fill_view(void *ctx, struct ctl_view *v)
+{
+	struct runner *r = ctx;
+	const struct pool *p = &r->pool;
+	int64_t now = loop_now_ms();
+
+	v->pool_state = pool_phase_name(p);
+	v->stopping = p->phase != PH_RUNNING;
+	v->rollout_done = p->ro.active ? p->ro.done : 0;
+	v->rollout_total = p->ro.active ? p->ro.total : 0;
+	v->workers_wanted = p->wanted;
+	v->n = 0;
+	for (int i = 0; i < pool_capacity(p) && v->n < v->cap; i++) {
+		const struct worker *w = &p->workers[i];
+		const struct slot *s;
+		int j;
+
+		if (w->state == WS_FREE)
+			continue;
+		s = &p->slots[w->slot];
+		/* Sorted by slot, then generation: the table order means nothing to a reader. */
+		for (j = v->n; j > 0 && (v->w[j - 1].slot > w->slot ||
+					 (v->w[j - 1].slot == w->slot &&
+					  v->w[j - 1].generation > w->generation));
+		     j--)
+			v->w[j] = v->w[j - 1];
+		v->w[j] = (struct ctl_worker_view){
+			.slot = w->slot,
+			.pid = (int)w->pid,
+			.state = pool_worker_state_name(w),
+			.uptime_ms = w->pid > 0 ? now - w->started_ms : 0,
+			.restarts = s->restarts,
+			.last_status = s->last_status,
+			.generation = w->generation,
+		};
+		v->n++;
+	}
+}
+
+/* The requests feed the pool and return: the loop's post step carries out what follows. */
+static int do_reload(void *ctx, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	int rc = pool_reload(&r->pool, loop_now_ms(), err, errlen);
+
+	if (rc == 0)
+		log_info("reload requested on the control socket");
+	return rc;
+}
+
+static int do_scale(void *ctx, int n, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	int rc = pool_scale(&r->pool, n, loop_now_ms(), err, errlen);
+
+	if (rc == 0)
+		log_info("scale to %d worker%s requested on the control socket", n, n == 1 ? "" : "s");
+	return rc;
+}
+
+static int do_drain(void *ctx)
+{
+	struct runner *r = ctx;
+
+	log_info("drain requested on the control socket");
+	pool_stop(&r->pool, loop_now_ms());
+	return 0;
+}
+
+static void do_note(void *ctx, enum log_level level, const char *msg)
+{
+	(void)ctx;
+	log_msg(level, "%s", msg);
+}
+
+static int setup(struct runner *r, char **envp)
+{
+	const struct ctl_ops ops = {
+		.ctx = r,
+		.view_size = view_size,
+		.view = fill_view,
+		.reload = do_reload,
+		.scale = do_scale,
+		.drain = do_drain,
+		.note = do_note,
+	};
+	char err[512];
+	bool fallback;
+	int e;
+
+	(void)envp;
+	st.runner = r;
+	e = ctl_open(&st.server, &r->loop, r->cfg->control, r->cfg->control_explicit, &ops,
+		     &fallback, err, sizeof(err));
+	if (e < 0 && r->cfg->control_explicit) { /* a socket that cannot be bound, like --listen */
+		log_error("%s", err);
+		return 2;
+	}
+	if (e < 0)
+		log_warn("%s; going on without a control socket", err);
+	else if (fallback)
+		log_warn("%s", err);
+	else
+		log_debug("control socket on %s", ctl_path(st.server));
+	return 0;
+}
+
+static void on_action(struct runner *r, const struct pool_action *a)
+{
+	(void)r;
+	if (a->kind == ACT_ROLLOUT_DONE)
+		ctl_reload_finished(st.server, a->status == 0, a->msg);
+	else if (a->kind == ACT_WORKERS_STOPPED)
+		ctl_workers_stopped(st.server);
+}
+
+static void on_linger_end(struct loop_timer *t)
+{
+	(void)t; /* only wakes the loop */
+}
+
+/* Every process of the container dies with PID 1: let the control clients that have their
+ * answer (a preStop `drain --wait`) hang up first, for a second at most and never past
+ * --stop-timeout. */
+static void close_module(struct runner *r)
+{
+	struct loop_timer linger;
+	int64_t end = loop_now_ms() + CONTROL_LINGER_MS;
+
+	if (!st.server)
+		return;
+	if (r->pool.stop_end_ms >= 0 && r->pool.stop_end_ms < end)
+		end = r->pool.stop_end_ms;
+	loop_timer_init(&linger, on_linger_end, NULL);
+	loop_timer_set(&r->loop, &linger, end);
+	while (ctl_client_count(st.server) > 0 && loop_now_ms() < end)
+		loop_run_once(&r->loop);
+	loop_timer_set(&r->loop, &linger, -1);
+	ctl_close(st.server);
+	st.server = NULL;
+}
+
+const struct run_module mod_control = {
+	.name = "control",
+	.wanted = wanted,
+	.setup = setup,
+	.on_action = on_action,
+	.shutdown = close_module,
+};
