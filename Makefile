@@ -49,7 +49,7 @@ HELP_SRC := $(wildcard tests/helpers/*.c)
 HELP_BIN := $(HELP_SRC:tests/helpers/%.c=build/tests/helpers/%)
 
 .PHONY: all test unit integration run static install deps clean test-container test-static test-fresh bench fuzz
-.PHONY: test-realapps test-node-matrix
+.PHONY: test-realapps test-node-matrix check-calls
 
 all: $(BUILD)/baton
 
@@ -97,10 +97,14 @@ integration: $(BUILD)/baton $(INT_BIN) $(HELP_BIN)
 	  tests/run-tests integration $(INT_BIN)
 
 test: deps
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit integration check-calls
 ifndef SANITIZE
 	@$(MAKE) --no-print-directory test-static test-container
 endif
+
+# No two files of src/ call each other (tests/build/check-calls reads the objects).
+check-calls: $(LIB)
+	@tests/build/check-calls $(BUILD)
 
 # The static binary must sandbox workers exactly as the dynamic one does.
 test-static: static build/tests/integration/test_sandbox $(HELP_BIN)
