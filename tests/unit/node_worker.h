@@ -148,7 +148,7 @@ static inline int teardown(void **state)
 	return 0;
 }
 
-/* The socket baton would own: 127.0.0.1 on a free port, non-blocking as run_node.c makes it.
+/* The socket baton would own: 127.0.0.1 on a free port, non-blocking as mod_node.c makes it.
  * Node 18's libuv accepts in a loop until EAGAIN and takes a received handle as it is: on a
  * blocking socket its second accept() blocks the worker's whole event loop, so the first
  * connection is never answered. Node 20's accepts once per wake-up and hid the difference. */
