@@ -86,6 +86,7 @@ const char *nipc_event_name(enum nipc_event_type t)
 	case NIPC_EV_CLOSE: return "close";
 	case NIPC_EV_EXITED_AFTER_DISCONNECT: return "exitedAfterDisconnect";
 	case NIPC_EV_READY: return "ready";
+	case NIPC_EV_WATCHDOG: return "watchdog";
 	case NIPC_EV_USER: return "user message";
 	case NIPC_EV_IGNORED: return "ignored";
 	case NIPC_EV_HANDLE_ACK: return "handle ack";
@@ -577,8 +578,14 @@ static int parse_line(struct nipc_conn *c, const char *line, size_t len, struct 
 		return malformed(ev, "not JSON");
 
 	if (top.type == JSON_STRING) {
-		/* PM2's wait_ready: the app calls process.send('ready'). */
-		ev->type = json_string_eq(&top, "ready") ? NIPC_EV_READY : NIPC_EV_USER;
+		/* PM2's wait_ready: the app calls process.send('ready'); and the heartbeat of
+		 * --watchdog, process.send('watchdog'). */
+		if (json_string_eq(&top, "ready"))
+			ev->type = NIPC_EV_READY;
+		else if (json_string_eq(&top, "watchdog"))
+			ev->type = NIPC_EV_WATCHDOG;
+		else
+			ev->type = NIPC_EV_USER;
 		return 1;
 	}
 	if (!internal_cmd(&top, cmd, sizeof(cmd))) {

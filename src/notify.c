@@ -231,6 +231,8 @@ int ntf_parse(const char *buf, size_t len, struct ntf_msg *msg)
 			m.ready = m.ready || is_one(val, vlen);
 		else if (is(p, klen, "STOPPING"))
 			m.stopping = m.stopping || is_one(val, vlen);
+		else if (is(p, klen, "WATCHDOG"))
+			m.watchdog = m.watchdog || is_one(val, vlen);
 		else if (is(p, klen, "RELOADING"))
 			m.reloading = m.reloading || is_one(val, vlen);
 		else if (is(p, klen, "STATUS")) {

@@ -106,6 +106,8 @@ enum nipc_event_type {
 	NIPC_EV_EXITED_AFTER_DISCONNECT, /* the worker leaves on its own (worker.disconnect() or
 				  * destroy()): an expected exit follows; its ack is queued */
 	NIPC_EV_READY,           /* process.send('ready'): PM2's wait_ready convention */
+	NIPC_EV_WATCHDOG,        /* process.send('watchdog'): a heartbeat for --watchdog, as
+				  * sd_notify's WATCHDOG=1 */
 	NIPC_EV_USER,            /* any other message of the app: ignore it */
 	NIPC_EV_IGNORED,         /* an internal message that needs nothing (e.g. a queryServer
 				  * after disconnect, which Node's primary does not answer either) */

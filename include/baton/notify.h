@@ -32,6 +32,7 @@ struct ntf_msg {
 	bool ready;       /* READY=1 */
 	bool stopping;    /* STOPPING=1 */
 	bool reloading;   /* RELOADING=1 */
+	bool watchdog;    /* WATCHDOG=1: a heartbeat for --watchdog */
 	bool has_status;  /* STATUS= was present (possibly empty) */
 	char status[NTF_STATUS_MAX]; /* control characters replaced by ' ' */
 	pid_t mainpid;    /* MAINPID=n, or 0 if absent */

@@ -327,6 +327,8 @@ static void test_parse_table(void **state)
 		{"\"ready\"", NIPC_EV_READY, 0, false, "", 0, 0, 0, 0, 0, "", ""},
 		{"\"rea\\u0064y\"", NIPC_EV_READY, 0, false, "", 0, 0, 0, 0, 0, "", ""},
 		{"\"ready \"", NIPC_EV_USER, 0, false, "", 0, 0, 0, 0, 0, "", ""},
+		{"\"watchdog\"", NIPC_EV_WATCHDOG, 0, false, "", 0, 0, 0, 0, 0, "", ""},
+		{"\"watchdogs\"", NIPC_EV_USER, 0, false, "", 0, 0, 0, 0, 0, "", ""},
 		{"{\"cmd\":\"ready\"}", NIPC_EV_USER, 0, false, "", 0, 0, 0, 0, 0, "", ""},
 		{"{\"hello\":\"world\",\"n\":[1,2.5,null]}", NIPC_EV_USER, 0, false, "", 0, 0, 0, 0, 0, "", ""},
 		{"42", NIPC_EV_USER, 0, false, "", 0, 0, 0, 0, 0, "", ""},

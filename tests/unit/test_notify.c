@@ -97,6 +97,15 @@ static void test_parse_bounds(void **state)
 	assert_false(m.ready);
 	assert_int_equal(ntf_parse(NULL, 0, &m), -EINVAL);
 
+	/* The heartbeat of --watchdog, alone or beside READY=1; WATCHDOG=trigger is not one. */
+	assert_int_equal(ntf_parse("WATCHDOG=1", 10, &m), 0);
+	assert_true(m.watchdog);
+	assert_false(m.ready);
+	assert_int_equal(ntf_parse("READY=1\nWATCHDOG=1\n", 19, &m), 0);
+	assert_true(m.watchdog && m.ready);
+	assert_int_equal(ntf_parse("WATCHDOG=trigger", 16, &m), 0);
+	assert_false(m.watchdog);
+
 	/* A long STATUS is cut to fit, never overflowing. */
 	n = (size_t)snprintf(buf, sizeof(buf), "STATUS=");
 	memset(buf + n, 'x', 600);
