@@ -76,7 +76,7 @@ $(LIB): $(OBJ)
 $(BUILD)/baton: $(BUILD)/obj/cmd/baton/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/helpers/*.h) $(LIB)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/helpers/*.h include/baton/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
