@@ -41,7 +41,8 @@ int memstat_parse_statm(const char *text, uint64_t *resident_pages)
 
 static int cmp_pgrp(const void *a, const void *b)
 {
-	pid_t x = ((const struct memstat_group *)a)->pgrp, y = ((const struct memstat_group *)b)->pgrp;
+	pid_t x = ((const struct memstat_group *)a)->pgrp;
+	pid_t y = ((const struct memstat_group *)b)->pgrp;
 
 	return (x > y) - (x < y);
 }

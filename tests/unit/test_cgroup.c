@@ -71,7 +71,8 @@ static void test_parse_self(void **state)
 	}
 }
 
-#define V1_LINE(root, mnt, super) "34 30 0:31 " root " " mnt " rw,relatime shared:12 - cgroup cgroup " super "\n"
+#define V1_LINE(root, mnt, super) \
+	"34 30 0:31 " root " " mnt " rw,relatime shared:12 - cgroup cgroup " super "\n"
 #define V2_LINE(root, mnt) "40 30 0:37 " root " " mnt " rw,relatime - cgroup2 cgroup2 rw\n"
 
 static void test_parse_mountinfo(void **state)
