@@ -70,6 +70,17 @@ const char cfg_usage[] =
 	"      --caps LIST|none|all   capabilities workers keep (BATON_CAPS, none)\n"
 	"      --seccomp default|off|PATH  syscall filter (BATON_SECCOMP, default)\n"
 	"      --seccomp-action errno|kill|log  (BATON_SECCOMP_ACTION, errno)\n"
+	"Worker health (each off unless given; a worker is replaced by a ready one first):\n"
+	"      --watchdog DUR|off     a worker must send a heartbeat this often, else it is\n"
+	"                             replaced (BATON_WATCHDOG, off)\n"
+	"      --watchdog-signal SIG  sent to a hung worker before SIGKILL, to dump its state\n"
+	"                             (BATON_WATCHDOG_SIGNAL, ABRT)\n"
+	"      --max-memory SIZE|PCT% recycle a worker whose process group's resident memory\n"
+	"                             passes SIZE (300M, 1.5G) or PCT% of the container's\n"
+	"                             limit divided by the workers (BATON_MAX_MEMORY, off)\n"
+	"      --check-interval DUR   how often memory is measured (BATON_CHECK_INTERVAL, 1s)\n"
+	"      --max-age DUR|off      recycle workers this old, less up to 10% at random\n"
+	"                             (BATON_MAX_AGE, off)\n"
 	"Control and logs:\n"
 	"      --control PATH|none    control socket (BATON_CONTROL, /run/baton.sock)\n"
 	"  -v, --verbose              more log lines (BATON_LOG_LEVEL=debug)\n"
@@ -80,6 +91,7 @@ const char cfg_usage[] =
 	"  -V, --version              the version\n"
 	"\n"
 	"Durations: 250ms, 30s, 2m, 1h, or plain seconds. Signals: TERM, SIGTERM, 15, RTMIN+1.\n"
+	"Sizes: bytes, or K, M, G (also KiB, MiB, GiB: all binary), e.g. 512k, 300M, 1.5G.\n"
 	"Exit status: the worker's (code or 128+signal); 2 bad usage; 126/127 COMMAND cannot run;\n"
 	"137 a process had to be SIGKILLed in the stop; --exit-map changes any of them.\n";
 
@@ -121,6 +133,55 @@ int cfg_parse_duration(const char *text, int64_t *out_ms)
 	if (whole > MAX_DURATION_MS / unit_ms)
 		return -EINVAL;
 	*out_ms = whole * unit_ms + frac * unit_ms / frac_div;
+	return 0;
+}
+
+int cfg_parse_size(const char *text, uint64_t *out_bytes)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {
+		{ "", 1 },           { "b", 1 },
+		{ "k", 1ULL << 10 }, { "kb", 1ULL << 10 }, { "kib", 1ULL << 10 },
+		{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
+		{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 },
+	};
+	const char *p = text;
+	uint64_t whole = 0, frac = 0, frac_div = 1, mult = 0;
+	bool has_frac = false;
+
+	if (!text || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > CFG_SIZE_MAX)
+			return -EINVAL;
+	}
+	if (*p == '.') {
+		p++;
+		has_frac = true;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		/* Six digits of a fraction are more than a memory size needs; the rest are
+		 * read and dropped, as cfg_parse_duration does. */
+		for (; isdigit((unsigned char)*p); p++) {
+			if (frac_div < 1000000) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				frac_div *= 10;
+			}
+		}
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcasecmp(p, units[i].suffix) == 0)
+			mult = units[i].mult;
+	/* A fraction of a byte is a mistake, not a size. */
+	if (mult == 0 || (has_frac && mult == 1) || whole > CFG_SIZE_MAX / mult)
+		return -EINVAL;
+	whole = whole * mult + frac * mult / frac_div;
+	if (whole > CFG_SIZE_MAX)
+		return -EINVAL;
+	*out_bytes = whole;
 	return 0;
 }
 
@@ -598,6 +659,86 @@ static int set_node_drain(struct config *cfg, const char *v, const char **expect
 	return i < 0 ? i : 0;
 }
 
+/* A health check's period: "off" or 0 turns it off (so that a variable can undo a default
+ * of an image), anything else must be at least min_ms. */
+static int set_check_duration(int64_t *field, const char *v, int64_t min_ms, bool can_be_off)
+{
+	int64_t ms;
+
+	if (can_be_off && strcasecmp(v, "off") == 0) {
+		*field = 0;
+		return 0;
+	}
+	if (cfg_parse_duration(v, &ms) < 0 || (ms == 0 && !can_be_off) || (ms > 0 && ms < min_ms))
+		return -EINVAL;
+	*field = ms;
+	return 0;
+}
+
+static int set_watchdog(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "a duration of at least 100ms such as 10s, or off";
+	return set_check_duration(&cfg->watchdog_ms, v, CFG_WATCHDOG_MIN_MS, true);
+}
+
+static int set_watchdog_signal(struct config *cfg, const char *v, const char **expected)
+{
+	int sig;
+
+	/* STOP would freeze the hung worker, CHLD and CONT do nothing: none of them ends it or
+	 * makes it tell why it hung. */
+	*expected = "a signal such as ABRT, QUIT, USR1 or KILL (not STOP, CHLD or CONT)";
+	if (cfg_parse_signal(v, &sig) < 0 || sig == SIGSTOP || sig == SIGCHLD || sig == SIGCONT)
+		return -EINVAL;
+	cfg->watchdog_signal = sig;
+	return 0;
+}
+
+static int set_max_memory(struct config *cfg, const char *v, const char **expected)
+{
+	size_t len = strlen(v);
+	uint64_t bytes;
+	long pct;
+
+	*expected = "a size of at least 1M such as 300M, 512MiB or 1.5G, a percentage from 1% "
+		    "to 100% of the container's memory limit, or off";
+	if (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+		cfg->max_memory_kind = MAX_MEMORY_OFF;
+		cfg->max_memory = 0;
+		return 0;
+	}
+	if (len > 1 && v[len - 1] == '%') {
+		char num[8];
+
+		if (len - 1 >= sizeof(num))
+			return -EINVAL;
+		memcpy(num, v, len - 1);
+		num[len - 1] = '\0';
+		if (parse_small_int(num, 1, 100, &pct) < 0)
+			return -EINVAL;
+		cfg->max_memory_kind = MAX_MEMORY_PERCENT;
+		cfg->max_memory = (uint64_t)pct;
+		return 0;
+	}
+	if (cfg_parse_size(v, &bytes) < 0 || bytes < CFG_MAX_MEMORY_MIN)
+		return -EINVAL;
+	cfg->max_memory_kind = MAX_MEMORY_BYTES;
+	cfg->max_memory = bytes;
+	return 0;
+}
+
+static int set_check_interval(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "a duration of at least 100ms such as 1s or 500ms";
+	return set_check_duration(&cfg->check_interval_ms, v, CFG_CHECK_INTERVAL_MIN_MS, false);
+}
+
+static int set_max_age(struct config *cfg, const char *v, const char **expected)
+{
+	*expected = "a duration of at least 1s such as 30m, 6h or 3600, or off";
+	return set_check_duration(&cfg->max_age_ms, v, CFG_MAX_AGE_MIN_MS, true);
+}
+
 static int set_log_level(struct config *cfg, const char *v, const char **expected)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -659,6 +800,11 @@ static const struct option_row rows[] = {
 	{ "seccomp", 0, "BATON_SECCOMP", set_seccomp, false },
 	{ "seccomp-action", 0, "BATON_SECCOMP_ACTION", set_seccomp_action, false },
 	{ "control", 0, "BATON_CONTROL", set_control, false },
+	{ "watchdog", 0, "BATON_WATCHDOG", set_watchdog, false },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", set_watchdog_signal, false },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", set_max_memory, false },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", set_check_interval, false },
+	{ "max-age", 0, "BATON_MAX_AGE", set_max_age, false },
 	{ "log-format", 0, "BATON_LOG_FORMAT", set_log_format, false },
 	{ "node-drain", 0, "BATON_NODE_DRAIN", set_node_drain, false },
 	{ "log-level", 0, "BATON_LOG_LEVEL", set_log_level, false },
@@ -689,6 +835,9 @@ void cfg_defaults(struct config *cfg)
 	cfg->seccomp = "default";
 	cfg->seccomp_action = "errno";
 	cfg->control = "/run/baton.sock";
+	cfg->watchdog_signal = SIGABRT;
+	cfg->max_memory_kind = MAX_MEMORY_OFF;
+	cfg->check_interval_ms = 1000;
 	cfg->log_level = LOG_INFO;
 	cfg->log_format = LOG_TEXT;
 }

@@ -3,6 +3,7 @@
  */
 #include "baton/procs.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Field 24 (rss) of a stat line, from just after the name's ')': 21 fields (state to vsize)
+ * to skip. 0 when the line ends before it. */
+static unsigned long stat_rss(const char *p)
+{
+	for (int field = 3; field < 24; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return 0;
+		while (*p && *p != ' ')
+			p++;
+	}
+	while (*p == ' ')
+		p++;
+	return isdigit((unsigned char)*p) ? strtoul(p, NULL, 10) : 0;
+}
 
 int procs_parse_stat(const char *line, struct proc_entry *out)
 {
@@ -32,6 +50,7 @@ int procs_parse_stat(const char *line, struct proc_entry *out)
 	out->ppid = ppid;
 	out->pgrp = pgrp;
 	out->state = state;
+	out->rss_pages = stat_rss(close + 1);
 	return 0;
 }
 

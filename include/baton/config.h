@@ -35,6 +35,18 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_TEXT, LOG_JSON };
 /* How a Node cluster worker treats its open connections when drained (--node-drain). */
 enum node_drain { NODE_DRAIN_GRACEFUL, NODE_DRAIN_CLOSE };
+/* --max-memory: off, a size per worker, or a share of the container's memory limit. */
+enum max_memory_kind { MAX_MEMORY_OFF, MAX_MEMORY_BYTES, MAX_MEMORY_PERCENT };
+
+/* Lower bounds of the health options: below them a check costs more wake-ups than it can
+ * be worth, or (--max-age) recycles workers faster than most apps boot. */
+#define CFG_WATCHDOG_MIN_MS 100
+#define CFG_CHECK_INTERVAL_MIN_MS 100
+#define CFG_MAX_AGE_MIN_MS 1000
+/* A --max-memory SIZE below this is taken for a mistake of units (300 meant as 300M). */
+#define CFG_MAX_MEMORY_MIN (1024 * 1024)
+/* Sizes above this (1 EiB) are refused: no machine has it, and sums of them cannot overflow. */
+#define CFG_SIZE_MAX (1ULL << 60)
 
 struct config {
 	/* Pool. workers == 0 means "auto": resolved from the CPUs at start-up. */
@@ -89,6 +101,14 @@ struct config {
 	bool node_cluster;
 	enum node_drain node_drain; /* with node_cluster: the drain preload, or Node's own */
 
+	/* Worker health. Every check is off unless given, and costs nothing when off. */
+	int64_t watchdog_ms;        /* 0: no watchdog; else a heartbeat is due this often */
+	int watchdog_signal;        /* sent to a hung worker before the SIGKILL, for a dump */
+	enum max_memory_kind max_memory_kind;
+	uint64_t max_memory;        /* MAX_MEMORY_BYTES: bytes; MAX_MEMORY_PERCENT: 1..100 */
+	int64_t check_interval_ms;  /* how often memory is sampled, with --max-memory */
+	int64_t max_age_ms;         /* 0: no age recycling; else before jitter (health.h) */
+
 	enum log_level log_level;
 	enum log_format log_format;
 
@@ -113,6 +133,12 @@ int cfg_parse(struct config *cfg, int argc, char **argv, char **envp, enum cfg_a
 
 /* "250ms", "30s", "2m", "1h", "5" (seconds) -> milliseconds. 0 or -EINVAL. */
 int cfg_parse_duration(const char *text, int64_t *out_ms);
+
+/* "300M", "300MiB", "512k", "1.5G", "1048576" -> bytes. The suffixes K, M, G are binary
+ * (KiB, MiB, GiB) whether written K, KB or KiB, in any case, as `docker run -m` reads them;
+ * B or nothing is bytes. A fraction is allowed with a suffix. At most CFG_SIZE_MAX.
+ * 0 or -EINVAL. */
+int cfg_parse_size(const char *text, uint64_t *out_bytes);
 
 /* "TERM", "SIGTERM", "15", "RTMIN+2" -> signal number. 0 or -EINVAL. */
 int cfg_parse_signal(const char *text, int *out_sig);

@@ -16,10 +16,12 @@
 struct proc_entry {
 	pid_t pid, ppid, pgrp;
 	char state;                /* R, S, D, Z, ... */
+	unsigned long rss_pages;   /* resident pages (field 24), 0 when the line ends before it */
 	char cmd[PROCS_CMD_LEN];   /* the command line, arguments separated by spaces */
 };
 
-/* The fields of a /proc/PID/stat line into *out (cmd gets the (comm) name). 0 or -EINVAL. */
+/* The fields of a /proc/PID/stat line into *out (cmd gets the (comm) name). 0 or -EINVAL;
+ * a line that ends before the rss field is still valid, with rss_pages 0. */
 int procs_parse_stat(const char *line, struct proc_entry *out);
 
 /* A /proc/PID/cmdline (arguments separated by NULs, len bytes) as one line into out; leaves

@@ -142,6 +142,12 @@ enum field {
 	F_NODE_DRAIN,
 	F_LOG_LEVEL,
 	F_LOG_FORMAT,
+	F_WATCHDOG,
+	F_WATCHDOG_SIGNAL,
+	F_MAX_MEMORY_KIND,
+	F_MAX_MEMORY,
+	F_CHECK_INTERVAL,
+	F_MAX_AGE,
 	/* strings */
 	F_FIRST_STRING,
 	F_LISTEN0 = F_FIRST_STRING,
@@ -184,6 +190,12 @@ static long long num_field(const struct config *c, enum field f)
 	case F_NODE_DRAIN: return c->node_drain;
 	case F_LOG_LEVEL: return c->log_level;
 	case F_LOG_FORMAT: return c->log_format;
+	case F_WATCHDOG: return c->watchdog_ms;
+	case F_WATCHDOG_SIGNAL: return c->watchdog_signal;
+	case F_MAX_MEMORY_KIND: return c->max_memory_kind;
+	case F_MAX_MEMORY: return (long long)c->max_memory;
+	case F_CHECK_INTERVAL: return c->check_interval_ms;
+	case F_MAX_AGE: return c->max_age_ms;
 	default: return LLONG_MIN;
 	}
 }
@@ -261,6 +273,12 @@ static void test_defaults(void **state)
 	expect_field(&p, F_NODE_DRAIN, NODE_DRAIN_GRACEFUL, NULL);
 	expect_field(&p, F_LOG_LEVEL, LOG_INFO, NULL);
 	expect_field(&p, F_LOG_FORMAT, LOG_TEXT, NULL);
+	expect_field(&p, F_WATCHDOG, 0, NULL);
+	expect_field(&p, F_WATCHDOG_SIGNAL, SIGABRT, NULL);
+	expect_field(&p, F_MAX_MEMORY_KIND, MAX_MEMORY_OFF, NULL);
+	expect_field(&p, F_MAX_MEMORY, 0, NULL);
+	expect_field(&p, F_CHECK_INTERVAL, 1000, NULL);
+	expect_field(&p, F_MAX_AGE, 0, NULL);
 }
 
 /* ---- every option, by flag and by variable ---- */
@@ -362,6 +380,39 @@ static const struct opt_case {
 	{ "log-level", 0, "BATON_LOG_LEVEL", "warn", F_LOG_LEVEL, LOG_WARN, NULL },
 	{ "log-level", 0, "BATON_LOG_LEVEL", "ERROR", F_LOG_LEVEL, LOG_ERROR, NULL },
 	{ "log-level", 0, "BATON_LOG_LEVEL", "info", F_LOG_LEVEL, LOG_INFO, NULL },
+	{ "watchdog", 0, "BATON_WATCHDOG", "10s", F_WATCHDOG, 10000, NULL },
+	{ "watchdog", 0, "BATON_WATCHDOG", "100ms", F_WATCHDOG, 100, NULL },
+	{ "watchdog", 0, "BATON_WATCHDOG", "1.5", F_WATCHDOG, 1500, NULL },
+	{ "watchdog", 0, "BATON_WATCHDOG", "off", F_WATCHDOG, 0, NULL },
+	{ "watchdog", 0, "BATON_WATCHDOG", "OFF", F_WATCHDOG, 0, NULL },
+	{ "watchdog", 0, "BATON_WATCHDOG", "0", F_WATCHDOG, 0, NULL },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "QUIT", F_WATCHDOG_SIGNAL, SIGQUIT, NULL },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "SIGUSR1", F_WATCHDOG_SIGNAL, SIGUSR1,
+	  NULL },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "6", F_WATCHDOG_SIGNAL, SIGABRT, NULL },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "KILL", F_WATCHDOG_SIGNAL, SIGKILL, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300M", F_MAX_MEMORY, 300LL << 20, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300M", F_MAX_MEMORY_KIND, MAX_MEMORY_BYTES, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300MiB", F_MAX_MEMORY, 300LL << 20, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300mb", F_MAX_MEMORY, 300LL << 20, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "1G", F_MAX_MEMORY, 1LL << 30, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "1.5g", F_MAX_MEMORY, 3LL << 29, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "2048k", F_MAX_MEMORY, 2LL << 20, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "1048576", F_MAX_MEMORY, 1LL << 20, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "50%", F_MAX_MEMORY, 50, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "50%", F_MAX_MEMORY_KIND, MAX_MEMORY_PERCENT, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "1%", F_MAX_MEMORY, 1, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "100%", F_MAX_MEMORY, 100, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "off", F_MAX_MEMORY_KIND, MAX_MEMORY_OFF, NULL },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "0", F_MAX_MEMORY_KIND, MAX_MEMORY_OFF, NULL },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "500ms", F_CHECK_INTERVAL, 500, NULL },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "5", F_CHECK_INTERVAL, 5000, NULL },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "100ms", F_CHECK_INTERVAL, 100, NULL },
+	{ "max-age", 0, "BATON_MAX_AGE", "6h", F_MAX_AGE, 6LL * 3600 * 1000, NULL },
+	{ "max-age", 0, "BATON_MAX_AGE", "5s", F_MAX_AGE, 5000, NULL },
+	{ "max-age", 0, "BATON_MAX_AGE", "1s", F_MAX_AGE, 1000, NULL },
+	{ "max-age", 0, "BATON_MAX_AGE", "off", F_MAX_AGE, 0, NULL },
+	{ "max-age", 0, "BATON_MAX_AGE", "0", F_MAX_AGE, 0, NULL },
 };
 
 static void test_options_by_flag(void **state)
@@ -580,6 +631,43 @@ static const struct bad_case {
 	{ "log-format", 0, "BATON_LOG_FORMAT", "" },
 	{ "log-level", 0, "BATON_LOG_LEVEL", "loud" },
 	{ "log-level", 0, "BATON_LOG_LEVEL", "" },
+	/* Below the minimum a check wakes baton more than it can be worth. */
+	{ "watchdog", 0, "BATON_WATCHDOG", "99ms" },
+	{ "watchdog", 0, "BATON_WATCHDOG", "1ms" },
+	{ "watchdog", 0, "BATON_WATCHDOG", "10x" },
+	{ "watchdog", 0, "BATON_WATCHDOG", "-1s" },
+	{ "watchdog", 0, "BATON_WATCHDOG", "" },
+	{ "watchdog", 0, "BATON_WATCHDOG", "on" },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "STOP" },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "CHLD" },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "CONT" },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "0" },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "NOPE" },
+	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", "" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300" },      /* bytes: surely meant 300M */
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "1048575" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "1023k" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300X" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "300 M" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "M" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "-300M" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "0%" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "101%" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "%" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "50.5%" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "50%%" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "-5%" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "2000000000000G" },
+	{ "max-memory", 0, "BATON_MAX_MEMORY", "" },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "0" },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "off" },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "50ms" },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "often" },
+	{ "check-interval", 0, "BATON_CHECK_INTERVAL", "" },
+	{ "max-age", 0, "BATON_MAX_AGE", "999ms" },
+	{ "max-age", 0, "BATON_MAX_AGE", "1d" },
+	{ "max-age", 0, "BATON_MAX_AGE", "forever" },
+	{ "max-age", 0, "BATON_MAX_AGE", "" },
 };
 
 static void test_bad_values(void **state)
@@ -1074,6 +1162,9 @@ static void test_usage_mentions_options(void **state)
 		"--seccomp ", "BATON_SECCOMP,", "--seccomp-action", "BATON_SECCOMP_ACTION",
 		"--control", "BATON_CONTROL", "--verbose", "--quiet", "BATON_LOG_LEVEL",
 		"--log-format", "BATON_LOG_FORMAT", "--help", "--version", "baton ctl",
+		"--watchdog ", "BATON_WATCHDOG,", "--watchdog-signal", "BATON_WATCHDOG_SIGNAL",
+		"--max-memory", "BATON_MAX_MEMORY", "--check-interval", "BATON_CHECK_INTERVAL",
+		"--max-age", "BATON_MAX_AGE",
 	};
 
 	(void)state;
@@ -1164,6 +1255,114 @@ static void test_durations(void **state)
 		}
 	}
 	assert_int_equal(cfg_parse_duration(NULL, &(int64_t){ 0 }), -EINVAL);
+}
+
+/* ---- sizes ---- */
+
+static void test_sizes(void **state)
+{
+	static const struct {
+		const char *text;
+		long long bytes; /* -1: rejected */
+	} cases[] = {
+		{ "0", 0 },
+		{ "1", 1 },
+		{ "1048576", 1048576 },
+		{ "512b", 512 },
+		{ "512B", 512 },
+		{ "512k", 512LL << 10 },
+		{ "512K", 512LL << 10 },
+		{ "512KiB", 512LL << 10 },
+		{ "512kib", 512LL << 10 },
+		{ "512KB", 512LL << 10 },
+		{ "300M", 300LL << 20 },
+		{ "300m", 300LL << 20 },
+		{ "300MiB", 300LL << 20 },
+		{ "300MB", 300LL << 20 },
+		{ "1G", 1LL << 30 },
+		{ "1g", 1LL << 30 },
+		{ "1GiB", 1LL << 30 },
+		{ "1.5G", 3LL << 29 },
+		{ "0.5M", 512LL << 10 },
+		{ "1.25k", 1280 },
+		{ "1.0000001G", 1LL << 30 },         /* digits past the sixth dropped */
+		{ "007M", 7LL << 20 },
+		{ "1073741824G", 1LL << 60 },        /* CFG_SIZE_MAX exactly */
+		{ "1073741825G", -1 },
+		{ "1152921504606846977", -1 },       /* CFG_SIZE_MAX + 1 */
+		{ "99999999999999999999999999", -1 },
+		{ "1.5", -1 },                       /* a fraction of a byte */
+		{ "1.5b", -1 },
+		{ "", -1 },
+		{ "M", -1 },
+		{ ".5M", -1 },
+		{ "1.M", -1 },
+		{ "-1M", -1 },
+		{ "+1M", -1 },
+		{ " 1M", -1 },
+		{ "1M ", -1 },
+		{ "1 M", -1 },
+		{ "1T", -1 },
+		{ "1Mi", -1 },
+		{ "1MiBs", -1 },
+		{ "1e6", -1 },
+		{ "0x10", -1 },
+		{ "50%", -1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		uint64_t bytes = 12345;
+		int rc = cfg_parse_size(cases[i].text, &bytes);
+
+		if (cases[i].bytes < 0) {
+			if (rc != -EINVAL)
+				fail_msg("size '%s': rc %d (%llu bytes), want -EINVAL", cases[i].text, rc,
+					 (unsigned long long)bytes);
+		} else if (rc != 0 || bytes != (uint64_t)cases[i].bytes) {
+			fail_msg("size '%s': rc %d, %llu bytes, want %lld", cases[i].text, rc,
+				 (unsigned long long)bytes, cases[i].bytes);
+		}
+	}
+	assert_int_equal(cfg_parse_size(NULL, &(uint64_t){ 0 }), -EINVAL);
+}
+
+/* The last of several health flags wins, and "off" undoes one given before. */
+static void test_health_off(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	parse(&p, (const char *[]){ "--max-memory", "300M", "--max-memory", "off", "app", NULL },
+	      NULL);
+	expect_run_app(&p);
+	expect_field(&p, F_MAX_MEMORY_KIND, MAX_MEMORY_OFF, NULL);
+	expect_field(&p, F_MAX_MEMORY, 0, NULL);
+
+	parse(&p, (const char *[]){ "--max-memory", "50%", "--max-memory", "1G", "app", NULL }, NULL);
+	expect_run_app(&p);
+	expect_field(&p, F_MAX_MEMORY_KIND, MAX_MEMORY_BYTES, NULL);
+	expect_field(&p, F_MAX_MEMORY, 1LL << 30, NULL);
+
+	/* A variable set in an image is undone by a flag. */
+	parse(&p, (const char *[]){ "--watchdog", "off", "--max-age", "0", "app", NULL },
+	      (const char *[]){ "BATON_WATCHDOG=5s", "BATON_MAX_AGE=1h", NULL });
+	expect_run_app(&p);
+	expect_field(&p, F_WATCHDOG, 0, NULL);
+	expect_field(&p, F_MAX_AGE, 0, NULL);
+
+	/* Every health option together, by variable. */
+	parse(&p, (const char *[]){ "app", NULL },
+	      (const char *[]){ "BATON_WATCHDOG=2s", "BATON_WATCHDOG_SIGNAL=QUIT",
+				"BATON_MAX_MEMORY=25%", "BATON_CHECK_INTERVAL=250ms",
+				"BATON_MAX_AGE=30m", NULL });
+	expect_run_app(&p);
+	expect_field(&p, F_WATCHDOG, 2000, NULL);
+	expect_field(&p, F_WATCHDOG_SIGNAL, SIGQUIT, NULL);
+	expect_field(&p, F_MAX_MEMORY_KIND, MAX_MEMORY_PERCENT, NULL);
+	expect_field(&p, F_MAX_MEMORY, 25, NULL);
+	expect_field(&p, F_CHECK_INTERVAL, 250, NULL);
+	expect_field(&p, F_MAX_AGE, 30LL * 60 * 1000, NULL);
 }
 
 /* ---- signals ---- */
@@ -1311,6 +1510,8 @@ int main(void)
 		cmocka_unit_test(test_usage_mentions_options),
 		cmocka_unit_test(test_short_error_buffer),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_health_off),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_signal_names),
 		cmocka_unit_test(test_signal_round_trip),
