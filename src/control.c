@@ -318,6 +318,17 @@ static void do_ready(struct ctl_server *s, struct ctl_client *c)
 		queue(c, "error not ready: %s", why);
 }
 
+static void do_live(struct ctl_server *s, struct ctl_client *c)
+{
+	char why[96];
+
+	take_view(s);
+	if (ctl_view_live(&s->view, why, sizeof(why)))
+		queue(c, "ok live");
+	else
+		queue(c, "error not live: %s", why);
+}
+
 static void refused(struct ctl_client *c, int r, const char *err)
 {
 	c->out_off = c->out_len = 0;
@@ -421,6 +432,9 @@ static void handle_request(struct ctl_client *c, const char *line, size_t len, b
 		break;
 	case CTL_READY:
 		do_ready(s, c);
+		break;
+	case CTL_LIVE:
+		do_live(s, c);
 		break;
 	case CTL_RELOAD:
 		do_reload(s, c, req.wait);

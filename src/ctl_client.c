@@ -36,6 +36,8 @@ static const char usage[] =
 	"Commands:\n"
 	"  status [--json]   the pool's state and one line per worker\n"
 	"  ready             exit 0 if a worker is ready and baton is not stopping, else 1\n"
+	"  live              exit 0 while baton answers and no slot has been without a ready\n"
+	"                    worker for longer than twice --ready-timeout (a livenessProbe)\n"
 	"  reload [--wait]   start a rolling restart, as SIGHUP does; --wait: until it has\n"
 	"                    finished (exit 1 with the reason when it failed)\n"
 	"  scale N           run N workers\n"
@@ -79,6 +81,8 @@ static int parse_command(int argc, char **argv, struct ctl_request *req)
 		flag_out = &req->json;
 	} else if (!strcmp(cmd, "ready")) {
 		req->cmd = CTL_READY;
+	} else if (!strcmp(cmd, "live")) {
+		req->cmd = CTL_LIVE;
 	} else if (!strcmp(cmd, "reload")) {
 		req->cmd = CTL_RELOAD;
 		flag = "--wait";

@@ -137,6 +137,13 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req, cha
 		snprintf(err, errlen, "ready takes no argument");
 		return -EINVAL;
 	}
+	if (word_is(&w[1], "live")) {
+		req->cmd = CTL_LIVE;
+		if (n == 2)
+			return 0;
+		snprintf(err, errlen, "live takes no argument");
+		return -EINVAL;
+	}
 	if (word_is(&w[1], "reload")) {
 		req->cmd = CTL_RELOAD;
 		return parse_flag(w, n, "wait", &req->wait, err, errlen, "reload");
@@ -176,6 +183,9 @@ int ctl_format_request(const struct ctl_request *req, char *buf, size_t len)
 		break;
 	case CTL_READY:
 		n = snprintf(buf, len, "%s ready\n", CTL_PROTO);
+		break;
+	case CTL_LIVE:
+		n = snprintf(buf, len, "%s live\n", CTL_PROTO);
 		break;
 	case CTL_RELOAD:
 		n = snprintf(buf, len, "%s reload%s\n", CTL_PROTO, req->wait ? " wait" : "");
@@ -282,6 +292,24 @@ static int view_count(const struct ctl_view *view)
 	return view->n > view->cap ? view->cap : view->n;
 }
 
+/* "512M", "1.5G", "-" when not measured: a column narrow enough for a terminal. */
+static void format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	double v = (double)bytes / 1024;
+	int u = 0;
+
+	if (bytes == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
 static void status_text(const struct ctl_view *v, struct out *o)
 {
 	int n = view_count(v);
@@ -295,11 +323,11 @@ static void status_text(const struct ctl_view *v, struct out *o)
 		put(o, "no workers\n");
 		return;
 	}
-	put(o, "%-5s %-8s %-9s %-7s %-8s %-5s %s\n", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS",
-	    "LAST", "GEN");
+	put(o, "%-5s %-8s %-9s %-7s %-8s %-5s %-4s %-9s %-9s %s\n", "SLOT", "PID", "STATE",
+	    "UPTIME", "RESTARTS", "LAST", "GEN", "MEMORY", "HEARTBEAT", "REPLACED");
 	for (int i = 0; i < n; i++) {
 		const struct ctl_worker_view *w = &v->w[i];
-		char up[24], pid[16], last[16];
+		char up[24], pid[16], last[16], mem[24], beat[24];
 
 		ctl_format_duration(w->uptime_ms, up, sizeof(up));
 		if (w->pid > 0)
@@ -310,9 +338,17 @@ static void status_text(const struct ctl_view *v, struct out *o)
 			snprintf(last, sizeof(last), "%d", w->last_status);
 		else
 			snprintf(last, sizeof(last), "-");
+		format_size(w->rss_bytes, mem, sizeof(mem));
+		if (w->has_heartbeat)
+			ctl_format_duration(w->heartbeat_age_ms, beat, sizeof(beat));
+		else
+			snprintf(beat, sizeof(beat), "-");
 		put(o, "%-5d %-8s ", w->slot, pid);
 		put_word(o, w->state, 9);
-		put(o, " %-7s %-8d %-5s %u\n", up, w->restarts, last, w->generation);
+		put(o, " %-7s %-8d %-5s %-4u %-9s %-9s ", up, w->restarts, last, w->generation, mem,
+		    beat);
+		put_word(o, w->last_cause ? w->last_cause : "-", 8);
+		put(o, "\n");
 	}
 }
 
@@ -324,8 +360,9 @@ static void status_json(const struct ctl_view *v, struct out *o)
 
 	put(o, "{\"pool\":{\"state\":");
 	put_json_string(o, v->pool_state ? v->pool_state : "unknown");
-	put(o, ",\"stopping\":%s,\"ready\":%s,\"workers_wanted\":%d,\"rollout\":",
-	    v->stopping ? "true" : "false", ready ? "true" : "false", v->workers_wanted);
+	put(o, ",\"stopping\":%s,\"ready\":%s,\"live\":%s,\"workers_wanted\":%d,\"rollout\":",
+	    v->stopping ? "true" : "false", ready ? "true" : "false",
+	    ctl_view_live(v, why, sizeof(why)) ? "true" : "false", v->workers_wanted);
 	if (v->rollout_total > 0)
 		put(o, "{\"done\":%d,\"total\":%d}", v->rollout_done, v->rollout_total);
 	else
@@ -347,7 +384,19 @@ static void status_json(const struct ctl_view *v, struct out *o)
 			put(o, "%d", w->last_status);
 		else
 			put(o, "null");
-		put(o, ",\"generation\":%u}", w->generation);
+		put(o, ",\"generation\":%u,\"rss_bytes\":", w->generation);
+		if (w->rss_bytes > 0)
+			put(o, "%" PRIu64, w->rss_bytes);
+		else
+			put(o, "null");
+		put(o, ",\"heartbeat_age_ms\":");
+		if (w->has_heartbeat)
+			put(o, "%" PRId64, w->heartbeat_age_ms < 0 ? 0 : w->heartbeat_age_ms);
+		else
+			put(o, "null");
+		put(o, ",\"last_replacement\":");
+		put_json_string(o, w->last_cause);
+		put(o, "}");
 	}
 	put(o, "]}\n");
 }
@@ -380,6 +429,20 @@ bool ctl_view_ready(const struct ctl_view *view, char *why, size_t whylen)
 		}
 	}
 	snprintf(why, whylen, "no worker is ready");
+	return false;
+}
+
+bool ctl_view_live(const struct ctl_view *view, char *why, size_t whylen)
+{
+	char for_how_long[24];
+
+	if (view->stopping || view->live_bound_ms <= 0 || view->unready_ms <= view->live_bound_ms) {
+		snprintf(why, whylen, "live");
+		return true;
+	}
+	ctl_format_duration(view->unready_ms, for_how_long, sizeof(for_how_long));
+	snprintf(why, whylen, "slot %d has had no ready worker for %s", view->unready_slot,
+		 for_how_long);
 	return false;
 }
 

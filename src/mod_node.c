@@ -194,6 +194,9 @@ static void handle_event(struct channel *ch, const struct nipc_event *ev)
 		if (r->cfg->ready == READY_MESSAGE)
 			pool_ready(&r->pool, ch->pid, loop_now_ms());
 		break;
+	case NIPC_EV_WATCHDOG:
+		pool_heartbeat(&r->pool, ch->pid, loop_now_ms());
+		break;
 	case NIPC_EV_UNKNOWN:
 		snprintf(why, sizeof(why),
 			 "speaks another version of Node's cluster protocol (act '%s'); baton is "

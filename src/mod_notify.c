@@ -73,6 +73,8 @@ static void on_notify(struct loop_watch *watch, uint32_t events)
 			log_debug("worker %d says it is stopping", r->pool.workers[w].slot);
 		if (msg.ready)
 			pool_ready(&r->pool, r->pool.workers[w].pid, loop_now_ms());
+		if (msg.watchdog)
+			pool_heartbeat(&r->pool, r->pool.workers[w].pid, loop_now_ms());
 	}
 }
 

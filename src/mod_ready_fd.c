@@ -1,7 +1,8 @@
 /*
  * mod_ready_fd: readiness through a pipe (--ready fd). Each worker gets the write end as
  * BATON_READY_FD (the fd right after the sockets); one byte on it means ready. End of file
- * without a byte is no readiness: its exit or the ready timeout decides.
+ * without a byte is no readiness: its exit or the ready timeout decides. With --watchdog the
+ * pipe stays open and every later write is a heartbeat.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@ struct ready_pipe {
 	int read_fd;      /* ours */
 	int write_fd;     /* the worker's, until it is spawned */
 	pid_t pid;
+	bool ready;       /* its first byte came */
 	struct loop_watch watch;
 };
 
@@ -59,9 +61,17 @@ static void on_pipe(struct loop_watch *watch, uint32_t events)
 	(void)events;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	/* One look is enough either way. */
-	if (n > 0)
+	if (n > 0 && p->ready && p->runner->cfg->watchdog_ms > 0) {
+		pool_heartbeat(&p->runner->pool, p->pid, loop_now_ms());
+		return;
+	}
+	if (n > 0) {
 		pool_ready(&p->runner->pool, p->pid, loop_now_ms());
+		p->ready = true;
+		/* The first byte may come with heartbeats; the watchdog counts from here. */
+		if (p->runner->cfg->watchdog_ms > 0)
+			return;
+	}
 	close_pipe(p->runner, p->w);
 }
 

@@ -192,6 +192,9 @@ static void on_reaped(void *ctx, pid_t pid, int wstatus)
 	struct runner *r = ctx;
 	int w = pool_find(&r->pool, pid);
 
+	for (size_t i = 0; w >= 0 && i < r->n_mods; i++)
+		if (r->mods[i]->exited)
+			r->mods[i]->exited(r, w, wstatus);
 	if (w >= 0)
 		release_worker(r, w);
 	pool_exited(&r->pool, pid, wstatus, loop_now_ms());

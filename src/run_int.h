@@ -44,6 +44,7 @@ struct runner {
 	struct sock_spec listen_specs[CFG_MAX_LISTEN];
 	int n_listen;
 	struct sbx_policy *sandbox;     /* the sandbox module's, NULL for none */
+	uint64_t memory_limit;          /* the container's, in bytes (health module), 0 none */
 
 	/* The environment: the inherited entries, then room for the runner's and modules'. */
 	char **env;
@@ -74,6 +75,8 @@ struct run_module {
 			     size_t n);
 	/* The fork is done (spawned) or failed: keep or drop what prepare made. */
 	void (*after_spawn)(struct runner *r, int w, pid_t pid, bool spawned);
+	/* Worker w exited with wstatus (as from waitpid), before the pool hears of it. */
+	void (*exited)(struct runner *r, int w, int wstatus);
 	/* Worker w is gone: free what the module holds for it. */
 	void (*release)(struct runner *r, int w);
 	/* Drain worker w by a message instead of the drain signal: true when sent. */

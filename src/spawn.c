@@ -83,15 +83,19 @@ static int place_fds(const struct spawn_request *req, const char **step)
 	return 0;
 }
 
-static void patch_listen_pid(char **envp)
+/* LISTEN_PID and WATCHDOG_PID name the worker itself, known only here. */
+static void patch_own_pid(char **envp)
 {
-	size_t plen = strlen("LISTEN_PID=");
+	static const char *const placeholders[] = { SPAWN_LISTEN_PID_PLACEHOLDER,
+						    SPAWN_WATCHDOG_PID_PLACEHOLDER };
 
 	for (char **e = envp; e && *e; e++) {
-		if (strcmp(*e, SPAWN_LISTEN_PID_PLACEHOLDER) == 0) {
+		for (size_t i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]); i++) {
+			size_t plen = strchr(placeholders[i], '=') + 1 - placeholders[i];
+
 			/* The placeholder has room for any pid: 10 digits. */
-			snprintf(*e + plen, strlen(*e) - plen + 1, "%d", (int)getpid());
-			return;
+			if (strcmp(*e, placeholders[i]) == 0)
+				snprintf(*e + plen, strlen(*e) - plen + 1, "%d", (int)getpid());
 		}
 	}
 }
@@ -130,7 +134,7 @@ static void child(const struct spawn_request *req, int errfd, pid_t parent)
 		_exit(EXIT_SETUP_FAILED);
 	if ((err = place_fds(req, &step)) < 0)
 		child_fail(errfd, step, -err);
-	patch_listen_pid(req->envp);
+	patch_own_pid(req->envp);
 	reset_signals();
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);

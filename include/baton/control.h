@@ -13,7 +13,7 @@
  * The protocol, version 1 (see also docs/control.md). One request per connection:
  *
  *   request  = "baton/1" SP command *(SP argument) LF      ; at most CTL_REQUEST_MAX bytes
- *   command  = "status" ["json"] / "ready" / "reload" ["wait"] / "scale" SP count
+ *   command  = "status" ["json"] / "ready" / "live" / "reload" ["wait"] / "scale" SP count
  *            / "drain" ["wait"]
  *   reply    = *data-line final-line
  *   final    = "ok" [SP text] LF / "error" SP text LF
@@ -59,6 +59,11 @@ struct ctl_worker_view {
 	int restarts;
 	int last_status;      /* -1: none, else exit code or 128+signal */
 	unsigned generation;
+	uint64_t rss_bytes;   /* its process group's resident memory, 0: not measured */
+	bool has_heartbeat;   /* --watchdog: a heartbeat came */
+	int64_t heartbeat_age_ms; /* ... this long ago */
+	const char *last_cause; /* why its slot's last worker was replaced: "exit", "signal",
+				 * "oom", "watchdog", "memory", "age", "rollout"; NULL none */
 };
 
 struct ctl_view {
@@ -66,6 +71,11 @@ struct ctl_view {
 	bool stopping;          /* a stop was requested (the --stop-delay included): not ready */
 	int rollout_done, rollout_total; /* total 0: no rollout */
 	int workers_wanted;
+	/* Liveness: the longest time an active slot has now been without a ready worker, the
+	 * slot, and the bound beyond which baton is not live. */
+	int64_t unready_ms;
+	int unready_slot;
+	int64_t live_bound_ms;
 	int n;                  /* entries filled, at most cap */
 	int cap;                /* entries w has room for */
 	struct ctl_worker_view *w;
@@ -73,7 +83,7 @@ struct ctl_view {
 
 /* ---- protocol (pure) ---- */
 
-enum ctl_cmd { CTL_STATUS, CTL_READY, CTL_RELOAD, CTL_SCALE, CTL_DRAIN };
+enum ctl_cmd { CTL_STATUS, CTL_READY, CTL_RELOAD, CTL_SCALE, CTL_DRAIN, CTL_LIVE };
 
 struct ctl_request {
 	enum ctl_cmd cmd;
@@ -109,6 +119,11 @@ size_t ctl_format_status(const struct ctl_view *view, bool json, char *buf, size
 /* Ready for traffic: some worker is "ready" and no stop was requested. Else false, why says
  * why in a few words. */
 bool ctl_view_ready(const struct ctl_view *view, char *why, size_t whylen);
+
+/* Live (for a livenessProbe): no active slot has been without a ready worker for longer than
+ * the view's bound. A stopping baton is live: its probe must not kill it mid-drain. Else
+ * false, why says which slot and for how long. */
+bool ctl_view_live(const struct ctl_view *view, char *why, size_t whylen);
 
 enum ctl_line { CTL_LINE_DATA, CTL_LINE_OK, CTL_LINE_ERROR };
 

@@ -48,8 +48,9 @@ int spawn_ipc_fd_number(const struct spawn_request *req);
  * call setsid or setpgid itself). Nothing for pid <= 0. */
 void spawn_signal_group(pid_t pid, int sig);
 
-/* Placeholder that the child overwrites with its own pid (systemd's LISTEN_PID contract:
- * the pid of the process that is meant to use the sockets). */
+/* Placeholders that the child overwrites with its own pid (systemd's contracts: LISTEN_PID is
+ * the process meant to use the sockets, WATCHDOG_PID the one whose heartbeats count). */
 #define SPAWN_LISTEN_PID_PLACEHOLDER "LISTEN_PID=          "
+#define SPAWN_WATCHDOG_PID_PLACEHOLDER "WATCHDOG_PID=          "
 
 #endif
