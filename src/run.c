@@ -416,6 +416,7 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 
 	*s = (struct pool_settings){
 		.workers = cfg->workers,
+		.max_entries = RUN_MAX_PROCS,
 		.restart = cfg->restart,
 		.max_restarts = cfg->max_restarts,
 		.restart_window_ms = cfg->restart_window_ms,
@@ -449,7 +450,7 @@ int baton_run(struct config *cfg, char **envp)
 
 	r->cfg = cfg;
 	r->sigfd = -1;
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+	for (int i = 0; i < RUN_MAX_PROCS; i++) {
 		r->io[i].runner = r;
 		r->io[i].ready_fd = -1;
 	}
@@ -483,7 +484,10 @@ int baton_run(struct config *cfg, char **envp)
 			 (long long)cfg->stop_delay_ms, (long long)cfg->drain_timeout_ms,
 			 (long long)cfg->term_timeout_ms, (long long)pool_stop_needs_ms(&settings),
 			 (long long)cfg->stop_timeout_ms);
-	pool_init(&r->pool, &settings);
+	if (pool_init(&r->pool, &settings) < 0) {
+		log_error("out of memory");
+		return 1;
+	}
 	log_debug("starting %d worker%s of '%s'", cfg->workers, cfg->workers == 1 ? "" : "s",
 		  cfg->command[0]);
 

@@ -21,6 +21,9 @@ struct sbx_policy;
 struct ctl_server;
 struct nipc_conn;
 
+/* Worker entries the loop has room for (pool_settings.max_entries). */
+#define RUN_MAX_PROCS (CFG_MAX_WORKERS * 3)
+
 /* What the loop holds for each worker entry besides the pool's record. */
 struct worker_io {
 	struct runner *runner;
@@ -60,7 +63,7 @@ struct runner {
 		char *node_options; /* NODE_OPTIONS with the drain preload, or NULL */
 	} envs;
 
-	struct worker_io io[POOL_MAX_PROCS];
+	struct worker_io io[RUN_MAX_PROCS]; /* by worker entry: the pool is bounded to it */
 	bool exiting;
 	int exit_status;
 };

@@ -73,7 +73,7 @@ static int notify_worker(struct runner *r, pid_t sender)
 
 	if (w >= 0)
 		return w;
-	for (int i = 0; i < POOL_MAX_PROCS; i++)
+	for (int i = 0; i < pool_capacity(&r->pool); i++)
 		if (r->pool.workers[i].state != WS_FREE && r->io[i].mainpid == sender)
 			return i;
 	group = ntf_sender_group(sender);
@@ -140,7 +140,7 @@ static void ctl_fill_view(void *ctx, struct ctl_view *v)
 	v->rollout_total = p->ro.active ? p->ro.total : 0;
 	v->workers_wanted = p->wanted;
 	v->n = 0;
-	for (int i = 0; i < POOL_MAX_PROCS && v->n < CTL_VIEW_MAX; i++) {
+	for (int i = 0; i < pool_capacity(p) && v->n < CTL_VIEW_MAX; i++) {
 		const struct worker *w = &p->workers[i];
 		const struct slot *s;
 		int j;
@@ -282,7 +282,7 @@ int run_setup_extra(struct runner *r, char **envp)
 	int status;
 
 	r->notify_fd = -1;
-	for (int i = 0; i < POOL_MAX_PROCS; i++)
+	for (int i = 0; i < RUN_MAX_PROCS; i++)
 		r->io[i].ipc_fd = r->io[i].ipc_child_fd = -1;
 	/* Everything a user can get wrong is checked before anything is started. */
 	if ((status = prepare_sandbox(r)) != 0 || (status = bind_listeners(r)) != 0)

@@ -16,9 +16,6 @@
 
 #include "baton/config.h"
 
-#define POOL_MAX_PROCS (CFG_MAX_WORKERS * 3)
-#define POOL_MAX_ACTIONS (POOL_MAX_PROCS * 4)
-#define POOL_MAX_RESTART_LOG 10001
 #define POOL_MSG_LEN 240
 
 enum worker_state {
@@ -43,7 +40,7 @@ enum stop_reason {
 
 struct worker {
 	enum worker_state state;
-	int slot;               /* 1..CFG_MAX_WORKERS */
+	int slot;               /* 1..n_slots - 1 */
 	pid_t pid;
 	unsigned generation;    /* which rollout started it */
 	bool candidate;         /* a rollout's new worker, not serving yet */
@@ -105,6 +102,7 @@ struct pool_action {
 /* The settings the supervisor needs, taken from struct config. */
 struct pool_settings {
 	int workers;
+	int max_entries;        /* at most this many worker entries (pool_capacity); 0 no bound */
 	enum restart_policy restart;
 	int max_restarts;
 	int64_t restart_window_ms;
@@ -125,7 +123,9 @@ struct pool_settings {
 	short exit_map[256];    /* as struct config's (cfg_map_exit) */
 };
 
+/* The rollout's own state: only rollout.c writes it (see src/pool_int.h). */
 struct rollout {
+	unsigned generation;    /* the code new workers run; a rollout starts the next one */
 	bool active;
 	bool again;             /* another reload was asked for during this one */
 	int slot;               /* slot being replaced */
@@ -137,15 +137,22 @@ struct rollout {
 	int64_t ready_after_ms;
 };
 
+/* The tables are allocated by pool_init for the pool asked for and grown when it needs more
+ * (pool_scale, a spawn with every entry taken, a burst of actions): a pool of one worker
+ * costs a few hundred bytes, not the largest pool's. */
 struct pool {
 	struct pool_settings set;
-	struct slot slots[CFG_MAX_WORKERS + 1]; /* index 0 unused: slots are 1-based */
-	struct worker workers[POOL_MAX_PROCS];
+	struct slot *slots;     /* n_slots entries; index 0 unused: slots are 1-based */
+	int n_slots;
+	struct worker *workers; /* n_workers entries (pool_capacity): the array may move when it
+				 * grows, so keep indices, never pointers */
+	int n_workers;
+	int *by_pid;            /* open-addressing index: pid -> worker entry, -1 empty */
+	int by_pid_mask;        /* its size - 1, a power of two above twice n_workers */
 	int wanted;
 	enum pool_phase phase;
 	int64_t phase_deadline_ms;
 	int64_t stop_end_ms;    /* when the stop began + --stop-timeout, -1 before a stop */
-	unsigned generation;
 	bool ever_ready;
 	struct rollout ro;
 
@@ -163,15 +170,26 @@ struct pool {
 	int stop_status;        /* first unexpected status among stopped workers, -1 none */
 	int natural_status;     /* first non-zero status of a worker that was not restarted */
 
-	/* Crash-loop guard: times of the recent restarts, a ring. */
-	int64_t restart_log[POOL_MAX_RESTART_LOG];
-	int restart_log_len, restart_log_head;
+	/* Crash-loop guard: times of the last --max-restarts + 1 restarts, a ring (NULL when
+	 * unlimited). */
+	int64_t *restart_log;
+	int restart_log_cap, restart_log_len, restart_log_head;
 
-	struct pool_action actions[POOL_MAX_ACTIONS];
-	int act_head, act_len;
+	/* Decided actions, a ring that grows when full: an action is never overwritten. */
+	struct pool_action *actions;
+	int act_cap, act_head, act_len;
+	unsigned act_dropped;   /* actions lost because the ring could not grow (out of memory) */
 };
 
-void pool_init(struct pool *pool, const struct pool_settings *settings);
+/* 0, or -ENOMEM (nothing is left allocated). Call pool_free when done, even after a failure. */
+int pool_init(struct pool *pool, const struct pool_settings *settings);
+
+/* Free the tables; safe on a pool whose init failed or that was freed already. */
+void pool_free(struct pool *pool);
+
+/* Number of worker entries: indices 0 .. pool_capacity() - 1 of pool->workers are valid. It
+ * only grows (a spawn that found every entry taken), and the array may move when it does. */
+int pool_capacity(const struct pool *pool);
 
 /* Spawn every slot. */
 void pool_start(struct pool *pool, int64_t now);
@@ -196,7 +214,8 @@ void pool_failed(struct pool *pool, pid_t pid, const char *why, int64_t now);
 /* A signal that baton itself received. */
 void pool_signal(struct pool *pool, int sig, int64_t now);
 
-/* Requests (signals and the control socket). 0, or -errno with the reason in err. */
+/* Requests (signals and the control socket). 0, or -errno with the reason in err; pool_scale
+ * refuses with -ENOMEM when its slot table cannot grow, and nothing changes. */
 int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen);
 int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen);
 void pool_stop(struct pool *pool, int64_t now);
@@ -217,7 +236,7 @@ int64_t pool_next_deadline(const struct pool *pool);
 /* Take the next decided action; false when there is none. */
 bool pool_next_action(struct pool *pool, struct pool_action *out);
 
-/* Worker index of a pid, or -1. */
+/* Worker index of a pid, or -1. Cheap for pids that are not workers (orphans): a hash. */
 int pool_find(const struct pool *pool, pid_t pid);
 
 /* The backoff before restarting a slot after `streak` consecutive failed starts:
