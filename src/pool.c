@@ -414,6 +414,13 @@ static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t n
 			wk->why = why;
 		return;
 	}
+	if (wk->state == WS_SPAWNING) {
+		/* No pid to signal yet: its stop begins as soon as it has one (pool_spawned).
+		 * Forgetting it would leave a replaced or scaled-away worker serving. */
+		if (wk->why == WHY_NONE || why == WHY_SHUTDOWN)
+			wk->why = why;
+		return;
+	}
 	if (wk->state != WS_STARTING && wk->state != WS_READY)
 		return;
 	wk->state = WS_STOPPING;
@@ -818,6 +825,12 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	bool handled = false;
 	char how[64];
 
+	/* A worker told to stop before it had a pid ends as a stopped one. */
+	if (wk.state == WS_SPAWNING && wk.why != WHY_NONE) {
+		wk.state = WS_STOPPING;
+		wk.step = STOP_NONE;
+	}
+
 	/* Dying of the signal baton sent is how a stop ends, not a crash: "killed by SIGTERM"
 	 * on every stop would read as a failure. A SIGKILL was already warned about. */
 	if (died_of_our_signal(pool, &wk, code)) {
@@ -945,8 +958,14 @@ void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 							  : pool->set.ready_timeout_ms);
 	pool_emit_log(pool, LOG_INFO, "worker %d started (pid %d%s)", wk->slot, (int)pid,
 		      wk->candidate ? ", new version" : "");
-	if (pool->phase != PH_RUNNING && pool->phase != PH_STOP_DELAY)
+	if (pool->phase != PH_RUNNING && pool->phase != PH_STOP_DELAY) {
 		begin_stop(pool, w, WHY_SHUTDOWN, now);
+	} else if (wk->why != WHY_NONE) {
+		enum stop_reason why = wk->why;
+
+		wk->why = WHY_NONE;
+		begin_stop(pool, w, why, now);
+	}
 }
 
 static void mark_ready(struct pool *pool, int w, int64_t now)
