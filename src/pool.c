@@ -2,7 +2,9 @@
  * pool: the supervisor state machine (see include/baton/pool.h).
  *
  * Everything here is a decision; nothing is done. Times are passed in, actions are queued,
- * and the only state is the tables in struct pool, sized once at start-up.
+ * and the only state is the tables in struct pool, sized at start-up for the pool asked for
+ * and grown when it needs more. This file is the only writer of the slot and worker tables:
+ * the rollout policy (rollout.c) answers with decisions that apply_decision carries out.
  */
 #include "pool_int.h"
 
@@ -11,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -65,17 +68,37 @@ const char *pool_phase_name(const struct pool *pool)
 	}
 }
 
+/* Double the action ring, its entries moved to the front in order. */
+static int grow_actions(struct pool *pool)
+{
+	int cap = pool->act_cap ? pool->act_cap * 2 : 32;
+	struct pool_action *n = malloc((size_t)cap * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (int i = 0; i < pool->act_len; i++)
+		n[i] = pool->actions[(pool->act_head + i) % pool->act_cap];
+	free(pool->actions);
+	pool->actions = n;
+	pool->act_cap = cap;
+	pool->act_head = 0;
+	return 0;
+}
+
 struct pool_action *pool_emit(struct pool *pool, enum action_kind kind)
 {
+	static struct pool_action lost; /* where an action goes when there is no memory for it */
 	struct pool_action *a;
 
-	/* The loop drains the queue after every event, and no event queues more than a few
-	 * actions per worker: the table is sized for the worst case. Should it ever be full,
-	 * the newest action overwrites the last one rather than writing out of bounds. */
-	if (pool->act_len == POOL_MAX_ACTIONS)
-		a = &pool->actions[(pool->act_head + pool->act_len - 1) % POOL_MAX_ACTIONS];
-	else
-		a = &pool->actions[(pool->act_head + pool->act_len++) % POOL_MAX_ACTIONS];
+	/* The loop drains the queue after every event, so it stays short; a burst (a stop of
+	 * every worker) grows it. An action is never overwritten: were memory to run out, the
+	 * new one is counted as dropped instead. */
+	if (pool->act_len == pool->act_cap && grow_actions(pool) < 0) {
+		pool->act_dropped++;
+		a = &lost;
+	} else {
+		a = &pool->actions[(pool->act_head + pool->act_len++) % pool->act_cap];
+	}
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
 	a->worker = -1;
@@ -98,29 +121,94 @@ bool pool_next_action(struct pool *pool, struct pool_action *out)
 	if (pool->act_len == 0)
 		return false;
 	*out = pool->actions[pool->act_head];
-	pool->act_head = (pool->act_head + 1) % POOL_MAX_ACTIONS;
+	pool->act_head = (pool->act_head + 1) % pool->act_cap;
 	/* An empty queue starts again at the front: the loop drains it after every event, so
-	 * only the first few entries of the table are ever touched (resident memory). */
+	 * only the first few entries of the ring are ever touched (resident memory). */
 	if (--pool->act_len == 0)
 		pool->act_head = 0;
 	return true;
 }
 
+/* ---- the pid index ----
+ *
+ * Every reaped process goes through pool_find, and a backlog of orphans is thousands of pids
+ * that are not workers: an open-addressing table (linear probing, deletion by backward
+ * shift) answers those in a probe or two, whatever the pool's size. */
+
+static int pid_home(const struct pool *pool, pid_t pid)
+{
+	return (int)(((uint32_t)pid * 2654435761u) & (uint32_t)pool->by_pid_mask);
+}
+
+static void index_add(struct pool *pool, int w)
+{
+	int i = pid_home(pool, pool->workers[w].pid);
+
+	while (pool->by_pid[i] >= 0)
+		i = (i + 1) & pool->by_pid_mask;
+	pool->by_pid[i] = w;
+}
+
+static void index_del(struct pool *pool, int w)
+{
+	int mask = pool->by_pid_mask, i = pid_home(pool, pool->workers[w].pid);
+
+	while (pool->by_pid[i] != w) {
+		if (pool->by_pid[i] < 0)
+			return;
+		i = (i + 1) & mask;
+	}
+	/* Close the gap: an entry further on moves back unless its home lies in (i, j]. */
+	for (int j = (i + 1) & mask; pool->by_pid[j] >= 0; j = (j + 1) & mask) {
+		int k = pid_home(pool, pool->workers[pool->by_pid[j]].pid);
+
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		pool->by_pid[i] = pool->by_pid[j];
+		i = j;
+	}
+	pool->by_pid[i] = -1;
+}
+
+/* A table for n worker entries, at most half full; NULL when out of memory. */
+static int *index_new(int n, int *mask)
+{
+	int size = 8, *t;
+
+	while (size < 2 * n)
+		size *= 2;
+	t = malloc((size_t)size * sizeof(*t));
+	if (!t)
+		return NULL;
+	for (int i = 0; i < size; i++)
+		t[i] = -1;
+	*mask = size - 1;
+	return t;
+}
+
 int pool_find(const struct pool *pool, pid_t pid)
 {
-	if (pid <= 0)
+	if (pid <= 0 || !pool->by_pid)
 		return -1;
-	for (int i = 0; i < POOL_MAX_PROCS; i++)
-		if (pool->workers[i].state != WS_FREE && pool->workers[i].pid == pid)
-			return i;
+	for (int i = pid_home(pool, pid); pool->by_pid[i] >= 0; i = (i + 1) & pool->by_pid_mask) {
+		int w = pool->by_pid[i];
+
+		if (pool->workers[w].pid == pid && pool->workers[w].state != WS_FREE)
+			return w;
+	}
 	return -1;
+}
+
+int pool_capacity(const struct pool *pool)
+{
+	return pool->n_workers;
 }
 
 static int live_workers(const struct pool *pool)
 {
 	int n = 0;
 
-	for (int i = 0; i < POOL_MAX_PROCS; i++)
+	for (int i = 0; i < pool->n_workers; i++)
 		n += pool->workers[i].state != WS_FREE;
 	return n;
 }
@@ -172,79 +260,164 @@ static int64_t workers_phase_end(const struct pool *pool, int64_t want, int64_t 
 
 /* ---- set-up ---- */
 
-int pool_capacity(const struct pool *pool)
+static void slot_reset(struct slot *s, bool active)
 {
-	(void)pool;
-	return POOL_MAX_PROCS;
+	*s = (struct slot){ .active = active, .cur = -1, .cand = -1, .restart_at_ms = -1,
+			    .last_status = -1 };
+}
+
+/* Room for slots 1..n; the new ones are empty and inactive. Nothing changes on failure. */
+static int grow_slots(struct pool *pool, int n)
+{
+	struct slot *t;
+
+	if (n + 1 <= pool->n_slots)
+		return 0;
+	t = realloc(pool->slots, (size_t)(n + 1) * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pool->slots = t;
+	for (int k = pool->n_slots; k <= n; k++)
+		slot_reset(&t[k], false);
+	pool->n_slots = n + 1;
+	return 0;
+}
+
+/* Twice the worker entries (within --max-entries), and a new pid index for them. */
+static int grow_workers(struct pool *pool)
+{
+	int n = pool->n_workers * 2, mask, *idx;
+	struct worker *t;
+
+	if (pool->set.max_entries > 0 && n > pool->set.max_entries)
+		n = pool->set.max_entries;
+	if (n <= pool->n_workers)
+		return -ENOSPC;
+	idx = index_new(n, &mask);
+	if (!idx)
+		return -ENOMEM;
+	t = realloc(pool->workers, (size_t)n * sizeof(*t));
+	if (!t) {
+		free(idx);
+		return -ENOMEM;
+	}
+	memset(&t[pool->n_workers], 0, (size_t)(n - pool->n_workers) * sizeof(*t));
+	pool->workers = t;
+	pool->n_workers = n;
+	free(pool->by_pid);
+	pool->by_pid = idx;
+	pool->by_pid_mask = mask;
+	for (int i = 0; i < n; i++)
+		if (t[i].state != WS_FREE && t[i].pid > 0)
+			index_add(pool, i);
+	return 0;
+}
+
+void pool_free(struct pool *pool)
+{
+	free(pool->slots);
+	free(pool->workers);
+	free(pool->by_pid);
+	free(pool->restart_log);
+	free(pool->actions);
+	pool->slots = NULL;
+	pool->workers = NULL;
+	pool->by_pid = NULL;
+	pool->restart_log = NULL;
+	pool->actions = NULL;
+	pool->n_slots = pool->n_workers = pool->restart_log_cap = pool->act_cap = 0;
+	pool->act_len = pool->act_head = 0;
 }
 
 int pool_init(struct pool *pool, const struct pool_settings *settings)
 {
-	/* Everything but the action table, which pool_emit clears entry by entry: leaving it
-	 * untouched keeps most of its pages out of baton's resident memory. */
-	memset(pool, 0, offsetof(struct pool, actions));
-	pool->act_head = pool->act_len = 0;
+	/* A slot holds at most its current worker and a candidate or a retiring one: two
+	 * entries per slot, and more only when workers are slow to go. */
+	int entries = settings->workers > 0 ? 2 * settings->workers : 2;
+
+	if (settings->max_entries > 0 && entries > settings->max_entries)
+		entries = settings->max_entries;
+	memset(pool, 0, sizeof(*pool));
 	pool->set = *settings;
 	pool->wanted = settings->workers;
-	pool->generation = 1;
 	pool->stop_status = -1;
 	pool->phase_deadline_ms = -1;
 	pool->stop_end_ms = -1;
 	pool->hook.deadline_ms = -1;
-	pool->ro.old = -1;
-	for (int k = 0; k <= CFG_MAX_WORKERS; k++) {
-		struct slot *s = &pool->slots[k];
-
-		s->active = k >= 1 && k <= pool->wanted;
-		s->cur = s->cand = -1;
-		s->restart_at_ms = -1;
-		s->last_status = -1;
+	rollout_init(&pool->ro);
+	pool->workers = calloc((size_t)entries, sizeof(*pool->workers));
+	pool->by_pid = index_new(entries, &pool->by_pid_mask);
+	if (!pool->workers || !pool->by_pid || grow_slots(pool, pool->wanted) < 0 ||
+	    grow_actions(pool) < 0)
+		goto nomem;
+	pool->n_workers = entries;
+	for (int k = 1; k <= pool->wanted; k++)
+		pool->slots[k].active = true;
+	if (settings->max_restarts != CFG_RESTARTS_UNLIMITED) {
+		pool->restart_log_cap = settings->max_restarts + 1;
+		pool->restart_log = calloc((size_t)pool->restart_log_cap, sizeof(*pool->restart_log));
+		if (!pool->restart_log)
+			goto nomem;
 	}
 	return 0;
+nomem:
+	pool_free(pool);
+	return -ENOMEM;
 }
 
-int pool_spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now)
+/* Take a free worker entry for slot and ask the loop to spawn it; -1 when there is none and
+ * the table cannot grow. */
+static int spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now)
 {
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
-		struct worker *w = &pool->workers[i];
-		struct pool_action *a;
+	struct pool_action *a;
+	struct worker *w;
+	int i = 0;
 
-		if (w->state != WS_FREE)
-			continue;
-		memset(w, 0, sizeof(*w));
-		w->state = WS_SPAWNING;
-		w->slot = slot;
-		w->generation = pool->generation;
-		w->candidate = candidate;
-		w->started_ms = now;
-		w->deadline_ms = -1;
-		if (candidate)
-			pool->slots[slot].cand = i;
-		else
-			pool->slots[slot].cur = i;
-		a = pool_emit(pool, ACT_SPAWN);
-		a->worker = i;
-		return i;
+	while (i < pool->n_workers && pool->workers[i].state != WS_FREE)
+		i++;
+	if (i == pool->n_workers && grow_workers(pool) < 0) {
+		pool_emit_log(pool, LOG_ERROR, "worker %d: no free process entry; not started", slot);
+		return -1;
 	}
-	pool_emit_log(pool, LOG_ERROR, "worker %d: no free process entry; not started", slot);
-	return -1;
+	w = &pool->workers[i];
+	memset(w, 0, sizeof(*w));
+	w->state = WS_SPAWNING;
+	w->slot = slot;
+	w->generation = pool->ro.generation;
+	w->candidate = candidate;
+	w->started_ms = now;
+	w->deadline_ms = -1;
+	if (candidate)
+		pool->slots[slot].cand = i;
+	else
+		pool->slots[slot].cur = i;
+	a = pool_emit(pool, ACT_SPAWN);
+	a->worker = i;
+	return i;
 }
 
 void pool_start(struct pool *pool, int64_t now)
 {
 	for (int k = 1; k <= pool->wanted; k++)
-		pool_spawn_worker(pool, k, false, now);
+		spawn_worker(pool, k, false, now);
 }
 
 /* ---- the stop sequence ---- */
 
-void pool_begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now)
+static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now)
 {
 	struct worker *wk = &pool->workers[w];
 	struct pool_action *a;
 
 	if (wk->state == WS_STOPPING) {
 		if (why == WHY_SHUTDOWN)
+			wk->why = why;
+		return;
+	}
+	if (wk->state == WS_SPAWNING) {
+		/* No pid to signal yet: its stop begins as soon as it has one (pool_spawned).
+		 * Forgetting it would leave a replaced or scaled-away worker serving. */
+		if (wk->why == WHY_NONE || why == WHY_SHUTDOWN)
 			wk->why = why;
 		return;
 	}
@@ -326,12 +499,12 @@ static void enter_stopping(struct pool *pool, int64_t now)
 	pool->phase_deadline_ms = -1;
 	if (n > 0)
 		pool_emit_log(pool, LOG_INFO, "stopping %d worker%s", n, n == 1 ? "" : "s");
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+	for (int i = 0; i < pool->n_workers; i++) {
 		struct worker *w = &pool->workers[i];
 
 		if (w->state == WS_FREE)
 			continue;
-		pool_begin_stop(pool, i, WHY_SHUTDOWN, now);
+		begin_stop(pool, i, WHY_SHUTDOWN, now);
 		/* A worker already in its stop sequence (a rollout's or a scale's) keeps its
 		 * step, within the container's deadline. */
 		if (w->state == WS_STOPPING && w->deadline_ms >= 0)
@@ -342,13 +515,79 @@ static void enter_stopping(struct pool *pool, int64_t now)
 
 /* ---- the --pre-rollout command ---- */
 
-void pool_hook_begin(struct pool *pool, int64_t now)
+static void hook_begin(struct pool *pool, int64_t now)
 {
 	pool->hook.running = true;
 	pool->hook.pid = 0;
 	pool->hook.deadline_ms = now + pool->set.hook_timeout_ms;
 	pool_emit_log(pool, LOG_INFO, "reload: running the pre-rollout command");
 	pool_emit(pool, ACT_RUN_HOOK);
+}
+
+/* ---- the rollout's decisions ---- */
+
+static void decision_init(struct ro_decision *d)
+{
+	d->handled = false;
+	d->n = 0;
+	d->promoted_slot = 0;
+	d->promoted_worker = -1;
+}
+
+/* Carry out what the rollout policy decided, in its order. */
+static void apply_decision(struct pool *pool, const struct ro_decision *d, int64_t now)
+{
+	for (int i = 0; i < d->n; i++) {
+		const struct ro_step *st = &d->steps[i];
+		struct pool_action *a;
+		struct ro_decision f;
+
+		switch (st->op) {
+		case RO_LOG:
+			pool_emit_log(pool, st->level, "%s", st->msg);
+			break;
+		case RO_SPAWN:
+			if (spawn_worker(pool, st->arg, true, now) < 0) {
+				decision_init(&f);
+				rollout_no_room(&pool->ro, &f);
+				apply_decision(pool, &f, now);
+			}
+			break;
+		case RO_PROMOTE: {
+			struct worker *wk = &pool->workers[st->arg];
+			struct slot *s = &pool->slots[wk->slot];
+
+			s->cand = -1;
+			s->cur = st->arg;
+			s->restart_at_ms = -1;
+			wk->candidate = false;
+			break;
+		}
+		case RO_UNCAND:
+			pool->slots[st->arg].cand = -1;
+			break;
+		case RO_STOP:
+			begin_stop(pool, st->arg, st->why, now);
+			break;
+		case RO_RUN_HOOK:
+			hook_begin(pool, now);
+			break;
+		case RO_DONE:
+			a = pool_emit(pool, ACT_ROLLOUT_DONE);
+			a->status = st->status;
+			snprintf(a->msg, sizeof(a->msg), "%s", st->msg);
+			break;
+		}
+	}
+}
+
+static void start_rollout(struct pool *pool, int64_t now)
+{
+	struct ro_decision d;
+
+	decision_init(&d);
+	rollout_begin(&pool->ro, pool, now, &d);
+	apply_decision(pool, &d, now);
 }
 
 /* The rollout is not started and the workers keep serving: one line, and the answer of
@@ -414,7 +653,7 @@ static bool hook_exited(struct pool *pool, pid_t pid, int code, int64_t now)
 	}
 	pool->hook.running = false;
 	pool->hook.deadline_ms = -1;
-	rollout_begin(pool, now);
+	start_rollout(pool, now);
 	return true;
 }
 
@@ -438,11 +677,15 @@ static void hook_tick(struct pool *pool, int64_t now)
 /* Stop the container: cancel what is pending, then (after --stop-delay) the stop sequence. */
 static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
 {
+	struct ro_decision d;
+
 	if (pool->phase != PH_RUNNING)
 		return;
-	rollout_cancel(pool, "the container is stopping");
+	decision_init(&d);
+	rollout_cancel(&pool->ro, "the container is stopping", &d);
+	apply_decision(pool, &d, now);
 	hook_cancel(pool);
-	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
+	for (int k = 1; k < pool->n_slots; k++)
 		pool->slots[k].restart_at_ms = -1;
 	/* The deadline counts from the first stop request: a forced exit during --stop-delay
 	 * does not move it. */
@@ -481,13 +724,11 @@ void pool_stop(struct pool *pool, int64_t now)
 /* Record a restart; false when it is one more than --max-restarts within --restart-window. */
 static bool restart_allowed(struct pool *pool, int64_t now)
 {
-	int cap = pool->set.max_restarts + 1;
+	int cap = pool->restart_log_cap;
 	int oldest;
 
-	if (pool->set.max_restarts == CFG_RESTARTS_UNLIMITED)
-		return true; /* the backoff alone paces the restarts */
-	if (cap > POOL_MAX_RESTART_LOG)
-		cap = POOL_MAX_RESTART_LOG;
+	if (!pool->restart_log)
+		return true; /* unlimited: the backoff alone paces the restarts */
 	pool->restart_log[(pool->restart_log_head + pool->restart_log_len) % cap] = now;
 	if (pool->restart_log_len < cap)
 		pool->restart_log_len++;
@@ -532,7 +773,7 @@ static void check_pool_empty(struct pool *pool, int64_t now)
 	if (pool->phase != PH_RUNNING || pool->ro.active || pool->hook.running ||
 	    live_workers(pool) > 0)
 		return;
-	for (int k = 1; k <= CFG_MAX_WORKERS; k++)
+	for (int k = 1; k < pool->n_slots; k++)
 		if (pool->slots[k].active && pool->slots[k].restart_at_ms >= 0)
 			return;
 	pool_emit_log(pool, LOG_INFO, "no worker left; exiting");
@@ -581,7 +822,14 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	 * success for --restart on-failure. The real status is what is logged and kept; the
 	 * map is applied to baton's exit status once, at the exit (pool_children_gone). */
 	int judged = cfg_map_exit(pool->set.exit_map, code);
+	bool handled = false;
 	char how[64];
+
+	/* A worker told to stop before it had a pid ends as a stopped one. */
+	if (wk.state == WS_SPAWNING && wk.why != WHY_NONE) {
+		wk.state = WS_STOPPING;
+		wk.step = STOP_NONE;
+	}
 
 	/* Dying of the signal baton sent is how a stop ends, not a crash: "killed by SIGTERM"
 	 * on every stop would read as a failure. A SIGKILL was already warned about. */
@@ -601,6 +849,8 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		s->cand = -1;
 	if (!wk.candidate || wk.state == WS_STOPPING)
 		s->last_status = code;
+	if (wk.pid > 0)
+		index_del(pool, w);
 	memset(&pool->workers[w], 0, sizeof(pool->workers[w]));
 
 	if (pool->phase != PH_RUNNING) {
@@ -613,7 +863,17 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		return;
 	}
 
-	if (rollout_on_exit(pool, w, &wk, code, now)) {
+	if (pool->ro.active) {
+		struct ro_decision d;
+		char ended[48];
+
+		decision_init(&d);
+		pool_describe_status(ended, sizeof(ended), code);
+		rollout_on_exit(&pool->ro, pool, w, &wk, ended, now, &d);
+		apply_decision(pool, &d, now);
+		handled = d.handled;
+	}
+	if (handled) {
 		check_pool_empty(pool, now);
 		return;
 	}
@@ -663,10 +923,11 @@ int pool_spawn_error_status(int err)
 
 void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 {
-	struct worker *wk = &pool->workers[w];
+	struct worker *wk;
 
-	if (w < 0 || w >= POOL_MAX_PROCS || wk->state != WS_SPAWNING)
+	if (w < 0 || w >= pool->n_workers || pool->workers[w].state != WS_SPAWNING)
 		return;
+	wk = &pool->workers[w];
 	if (err < 0) {
 		int code = pool_spawn_error_status(err);
 
@@ -690,19 +951,27 @@ void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 		return;
 	}
 	wk->pid = pid;
+	index_add(pool, w);
 	wk->state = WS_STARTING;
 	wk->started_ms = now;
 	wk->deadline_ms = now + (pool->set.ready_by_delay ? pool->set.ready_delay_ms
 							  : pool->set.ready_timeout_ms);
 	pool_emit_log(pool, LOG_INFO, "worker %d started (pid %d%s)", wk->slot, (int)pid,
 		      wk->candidate ? ", new version" : "");
-	if (pool->phase != PH_RUNNING && pool->phase != PH_STOP_DELAY)
-		pool_begin_stop(pool, w, WHY_SHUTDOWN, now);
+	if (pool->phase != PH_RUNNING && pool->phase != PH_STOP_DELAY) {
+		begin_stop(pool, w, WHY_SHUTDOWN, now);
+	} else if (wk->why != WHY_NONE) {
+		enum stop_reason why = wk->why;
+
+		wk->why = WHY_NONE;
+		begin_stop(pool, w, why, now);
+	}
 }
 
 static void mark_ready(struct pool *pool, int w, int64_t now)
 {
 	struct worker *wk = &pool->workers[w];
+	struct ro_decision d;
 
 	wk->state = WS_READY;
 	wk->ready_ms = now;
@@ -711,7 +980,9 @@ static void mark_ready(struct pool *pool, int w, int64_t now)
 	pool->slots[wk->slot].fail_streak = 0;
 	pool_emit_log(pool, LOG_DEBUG, "worker %d (pid %d) ready after %lld ms", wk->slot,
 		      (int)wk->pid, (long long)(now - wk->started_ms));
-	rollout_on_ready(pool, w, now);
+	decision_init(&d);
+	rollout_on_ready(&pool->ro, pool, w, now, &d);
+	apply_decision(pool, &d, now);
 }
 
 void pool_ready(struct pool *pool, pid_t pid, int64_t now)
@@ -725,10 +996,15 @@ void pool_ready(struct pool *pool, pid_t pid, int64_t now)
 /* A worker that did not become ready: stop it, and let its exit decide what follows. */
 static void start_failed(struct pool *pool, int w, int64_t now)
 {
-	if (pool->workers[w].candidate)
-		rollout_on_ready_late(pool, w, now);
-	else
-		pool_begin_stop(pool, w, WHY_READY_LATE, now);
+	struct ro_decision d;
+
+	if (pool->workers[w].candidate) {
+		decision_init(&d);
+		rollout_on_ready_late(&pool->ro, pool, w, now, &d);
+		apply_decision(pool, &d, now);
+	} else {
+		begin_stop(pool, w, WHY_READY_LATE, now);
+	}
 }
 
 void pool_failed(struct pool *pool, pid_t pid, const char *why, int64_t now)
@@ -741,7 +1017,7 @@ void pool_failed(struct pool *pool, pid_t pid, const char *why, int64_t now)
 	if (pool->workers[w].state == WS_STARTING && pool->phase == PH_RUNNING)
 		start_failed(pool, w, now);
 	else
-		pool_begin_stop(pool, w, pool->phase == PH_RUNNING ? WHY_READY_LATE : WHY_SHUTDOWN, now);
+		begin_stop(pool, w, pool->phase == PH_RUNNING ? WHY_READY_LATE : WHY_SHUTDOWN, now);
 }
 
 void pool_exited(struct pool *pool, pid_t pid, int wstatus, int64_t now)
@@ -796,7 +1072,7 @@ void pool_signal(struct pool *pool, int sig, int64_t now)
 		case PH_STOPPING:
 			pool_emit_log(pool, LOG_INFO, "received SIG%s again; next step of the stop sequence",
 				      name);
-			for (int i = 0; i < POOL_MAX_PROCS; i++)
+			for (int i = 0; i < pool->n_workers; i++)
 				if (pool->workers[i].state == WS_STOPPING)
 					advance_stop(pool, i, now);
 			break;
@@ -827,7 +1103,7 @@ void pool_signal(struct pool *pool, int sig, int64_t now)
 	/* Everything else goes to the serving workers' process groups. A rollout's new worker
 	 * that is not ready yet is spared: most programs die of USR1 before they install a
 	 * handler, and that would roll the rollout back. */
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+	for (int i = 0; i < pool->n_workers; i++) {
 		struct worker *w = &pool->workers[i];
 		struct pool_action *a;
 
@@ -847,20 +1123,19 @@ int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "baton is stopping");
 		return -EBUSY;
 	}
+	struct ro_decision d;
+
 	if (pool->hook.running)
 		return 0; /* the rollout that follows the command takes this reload in */
-	if (pool->ro.active) {
-		if (!pool->ro.again)
-			pool_emit_log(pool, LOG_INFO,
-				      "reload during a rollout: it restarts from the first slot after "
-				      "the current step");
-		pool->ro.again = true;
+	decision_init(&d);
+	if (rollout_coalesce(&pool->ro, &d)) {
+		apply_decision(pool, &d, now);
 		return 0;
 	}
 	if (pool->set.pre_rollout)
-		pool_hook_begin(pool, now);
+		hook_begin(pool, now);
 	else
-		rollout_begin(pool, now);
+		start_rollout(pool, now);
 	return 0;
 }
 
@@ -880,13 +1155,14 @@ int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "a rollout is in progress; scale when it has ended");
 		return -EBUSY;
 	}
+	if (grow_slots(pool, n) < 0) {
+		snprintf(err, errlen, "scale: out of memory for %d workers", n);
+		return -ENOMEM;
+	}
 	pool->wanted = n;
 	for (int k = from + 1; k <= n; k++) {
-		struct slot *s = &pool->slots[k];
-
-		*s = (struct slot){ .active = true, .cur = -1, .cand = -1, .restart_at_ms = -1,
-				    .last_status = -1 };
-		pool_spawn_worker(pool, k, false, now);
+		slot_reset(&pool->slots[k], true);
+		spawn_worker(pool, k, false, now);
 	}
 	for (int k = n + 1; k <= from; k++) {
 		struct slot *s = &pool->slots[k];
@@ -894,7 +1170,7 @@ int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
 		s->active = false;
 		s->restart_at_ms = -1;
 		if (s->cur >= 0) {
-			pool_begin_stop(pool, s->cur, WHY_RETIRE, now);
+			begin_stop(pool, s->cur, WHY_RETIRE, now);
 			s->cur = -1;
 		}
 	}
@@ -918,7 +1194,7 @@ void pool_tick(struct pool *pool, int64_t now)
 		}
 	}
 	hook_tick(pool, now);
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+	for (int i = 0; i < pool->n_workers; i++) {
 		struct worker *w = &pool->workers[i];
 
 		if (w->state == WS_FREE || w->deadline_ms < 0 || w->deadline_ms > now)
@@ -937,14 +1213,14 @@ void pool_tick(struct pool *pool, int64_t now)
 	}
 	if (pool->phase != PH_RUNNING)
 		return;
-	for (int k = 1; k <= CFG_MAX_WORKERS; k++) {
+	for (int k = 1; k < pool->n_slots; k++) {
 		struct slot *s = &pool->slots[k];
 
 		if (s->restart_at_ms < 0 || s->restart_at_ms > now)
 			continue;
 		s->restart_at_ms = -1;
 		if (s->active && s->cur < 0)
-			pool_spawn_worker(pool, k, false, now);
+			spawn_worker(pool, k, false, now);
 	}
 }
 
@@ -956,14 +1232,14 @@ int64_t pool_next_deadline(const struct pool *pool)
 	    (next < 0 || pool->hook.deadline_ms < next))
 		next = pool->hook.deadline_ms;
 
-	for (int i = 0; i < POOL_MAX_PROCS; i++) {
+	for (int i = 0; i < pool->n_workers; i++) {
 		int64_t d = pool->workers[i].deadline_ms;
 
 		if (pool->workers[i].state != WS_FREE && d >= 0 && (next < 0 || d < next))
 			next = d;
 	}
 	if (pool->phase == PH_RUNNING) {
-		for (int k = 1; k <= CFG_MAX_WORKERS; k++) {
+		for (int k = 1; k < pool->n_slots; k++) {
 			int64_t d = pool->slots[k].restart_at_ms;
 
 			if (d >= 0 && (next < 0 || d < next))

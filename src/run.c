@@ -438,5 +438,6 @@ int baton_run(struct config *cfg, char **envp)
 	status = r->exit_status;
 fail:
 	shutdown_modules(r, r->n_mods);
+	pool_free(&r->pool);
 	return status;
 }

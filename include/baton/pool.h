@@ -16,9 +16,6 @@
 
 #include "baton/config.h"
 
-#define POOL_MAX_PROCS (CFG_MAX_WORKERS * 3)
-#define POOL_MAX_ACTIONS (POOL_MAX_PROCS * 4)
-#define POOL_MAX_RESTART_LOG 10001
 #define POOL_MSG_LEN 240
 
 enum worker_state {
@@ -41,9 +38,21 @@ enum stop_reason {
 	WHY_ROLLBACK,    /* a rollout's candidate that failed its start */
 };
 
+/* Why a slot's worker was last replaced (ctl status, metrics). */
+enum pool_cause {
+	CAUSE_NONE,
+	CAUSE_EXIT,      /* it exited on its own */
+	CAUSE_SIGNAL,    /* a signal killed it */
+	CAUSE_OOM,       /* the kernel's OOM killer killed it */
+	CAUSE_WATCHDOG,  /* it missed its --watchdog heartbeat */
+	CAUSE_MEMORY,    /* it grew past --max-memory */
+	CAUSE_AGE,       /* it reached --max-age */
+	CAUSE_ROLLOUT,   /* a rollout replaced it */
+};
+
 struct worker {
 	enum worker_state state;
-	int slot;               /* 1..CFG_MAX_WORKERS */
+	int slot;               /* 1..n_slots - 1 */
 	pid_t pid;
 	unsigned generation;    /* which rollout started it */
 	bool candidate;         /* a rollout's new worker, not serving yet */
@@ -53,6 +62,13 @@ struct worker {
 	enum stop_step step;
 	enum stop_reason why;
 	int64_t stop_started_ms;
+	/* Health (issue of its own, each off unless set): */
+	int64_t beat_ms;        /* its last heartbeat, or its readiness (--watchdog) */
+	int64_t expire_ms;      /* when it reaches --max-age, -1 never */
+	uint64_t rss_bytes;     /* its process group's last memory sample, 0 none */
+	enum pool_cause recycle; /* it is to be replaced for this cause, CAUSE_NONE not */
+	bool hung;              /* stopped for a missed watchdog: dump signal, then SIGKILL */
+	bool oom;               /* the OOM killer killed it (pool_oom_killed) */
 };
 
 struct slot {
@@ -64,6 +80,8 @@ struct slot {
 	int restarts;
 	int last_status;        /* exit code or 128+signal of its last worker, -1 none */
 	bool done;              /* its worker ended and the policy says no restart */
+	enum pool_cause last_cause; /* why its last worker was replaced */
+	int64_t unready_since_ms; /* since when it has had no ready worker, -1: it has one */
 };
 
 enum pool_phase {
@@ -105,6 +123,7 @@ struct pool_action {
 /* The settings the supervisor needs, taken from struct config. */
 struct pool_settings {
 	int workers;
+	int max_entries;        /* at most this many worker entries (pool_capacity); 0 no bound */
 	enum restart_policy restart;
 	int max_restarts;
 	int64_t restart_window_ms;
@@ -122,10 +141,20 @@ struct pool_settings {
 	bool pre_rollout;       /* a command runs before each rollout (ACT_RUN_HOOK) */
 	int64_t hook_timeout_ms; /* then SIGKILL, and it failed */
 	int signal_map[CFG_NSIG]; /* as struct config's: 0 as is, CFG_SIG_DROP, or the signal */
+	/* Worker health: each 0 when off. */
+	int64_t watchdog_ms;    /* a ready worker's heartbeats are due this often */
+	int watchdog_signal;    /* a hung worker gets this, then SIGKILL after term_timeout */
+	int64_t max_age_ms;     /* recycled at this age, less up to 10% */
+	enum max_memory_kind max_memory_kind; /* --max-memory as struct config holds it */
+	uint64_t max_memory;
+	uint64_t memory_limit;  /* the container's, for a percentage; 0 none */
+	uint64_t seed;          /* for the --max-age jitter */
 	short exit_map[256];    /* as struct config's (cfg_map_exit) */
 };
 
+/* The rollout's own state: only rollout.c writes it (see src/pool_int.h). */
 struct rollout {
+	unsigned generation;    /* the code new workers run; a rollout starts the next one */
 	bool active;
 	bool again;             /* another reload was asked for during this one */
 	int slot;               /* slot being replaced */
@@ -137,15 +166,22 @@ struct rollout {
 	int64_t ready_after_ms;
 };
 
+/* The tables are allocated by pool_init for the pool asked for and grown when it needs more
+ * (pool_scale, a spawn with every entry taken, a burst of actions): a pool of one worker
+ * costs a few hundred bytes, not the largest pool's. */
 struct pool {
 	struct pool_settings set;
-	struct slot slots[CFG_MAX_WORKERS + 1]; /* index 0 unused: slots are 1-based */
-	struct worker workers[POOL_MAX_PROCS];
+	struct slot *slots;     /* n_slots entries; index 0 unused: slots are 1-based */
+	int n_slots;
+	struct worker *workers; /* n_workers entries (pool_capacity): the array may move when it
+				 * grows, so keep indices, never pointers */
+	int n_workers;
+	int *by_pid;            /* open-addressing index: pid -> worker entry, -1 empty */
+	int by_pid_mask;        /* its size - 1, a power of two above twice n_workers */
 	int wanted;
 	enum pool_phase phase;
 	int64_t phase_deadline_ms;
 	int64_t stop_end_ms;    /* when the stop began + --stop-timeout, -1 before a stop */
-	unsigned generation;
 	bool ever_ready;
 	struct rollout ro;
 
@@ -163,17 +199,38 @@ struct pool {
 	int stop_status;        /* first unexpected status among stopped workers, -1 none */
 	int natural_status;     /* first non-zero status of a worker that was not restarted */
 
-	/* Crash-loop guard: times of the recent restarts, a ring. */
-	int64_t restart_log[POOL_MAX_RESTART_LOG];
-	int restart_log_len, restart_log_head;
+	/* Crash-loop guard: times of the last --max-restarts + 1 restarts, a ring (NULL when
+	 * unlimited). */
+	int64_t *restart_log;
+	int restart_log_cap, restart_log_len, restart_log_head;
 
-	struct pool_action actions[POOL_MAX_ACTIONS];
-	int act_head, act_len;
+	/* The one-slot replacement of a worker that health checks condemned: at most one at a
+	 * time, its new worker ready before the old one goes, as a rollout's step. */
+	struct {
+		bool active;
+		int slot;
+		int old;                /* the worker replaced, -1 once it is gone */
+		enum pool_cause cause;
+		int64_t retry_at_ms;    /* after a failed replacement, none before this; -1 */
+		bool reload_after;      /* a reload asked for meanwhile starts when it ends */
+	} rep;
+	uint64_t rng;               /* splitmix64 state, from settings.seed */
+	char oom_detail[64];        /* pool_oom_killed's text for the exit line */
+
+	/* Decided actions, a ring that grows when full: an action is never overwritten. */
+	struct pool_action *actions;
+	int act_cap, act_head, act_len;
+	unsigned act_dropped;   /* actions lost because the ring could not grow (out of memory) */
 };
 
+/* 0, or -ENOMEM (nothing is left allocated). Call pool_free when done, even after a failure. */
 int pool_init(struct pool *pool, const struct pool_settings *settings);
 
-/* Worker entries: indices 0 .. pool_capacity() - 1 of pool->workers are valid. */
+/* Free the tables; safe on a pool whose init failed or that was freed already. */
+void pool_free(struct pool *pool);
+
+/* Number of worker entries: indices 0 .. pool_capacity() - 1 of pool->workers are valid. It
+ * only grows (a spawn that found every entry taken), and the array may move when it does. */
 int pool_capacity(const struct pool *pool);
 
 /* Spawn every slot. */
@@ -196,10 +253,26 @@ void pool_ready(struct pool *pool, pid_t pid, int64_t now);
 /* A worker broke its readiness protocol: treated like an exit before ready. */
 void pool_failed(struct pool *pool, pid_t pid, const char *why, int64_t now);
 
+/* Health events: a heartbeat (sd_notify WATCHDOG=1, a byte on the ready fd after the first,
+ * Node's process.send('watchdog')); a memory sample of the worker's process group; and, just
+ * before its exit is reported, the word that the kernel's OOM killer killed it (detail names
+ * the limit, for the log line). Unknown pids are ignored. */
+void pool_heartbeat(struct pool *pool, pid_t pid, int64_t now);
+void pool_memory(struct pool *pool, pid_t pid, uint64_t rss_bytes, int64_t now);
+void pool_oom_killed(struct pool *pool, pid_t pid, const char *detail);
+
+/* The per-worker --max-memory limit in bytes now (a percentage depends on the pool's size),
+ * 0 when off. */
+uint64_t pool_memory_limit(const struct pool *pool);
+
+/* "exit", "signal", "oom", "watchdog", "memory", "age", "rollout"; NULL for CAUSE_NONE. */
+const char *pool_cause_name(enum pool_cause cause);
+
 /* A signal that baton itself received. */
 void pool_signal(struct pool *pool, int sig, int64_t now);
 
-/* Requests (signals and the control socket). 0, or -errno with the reason in err. */
+/* Requests (signals and the control socket). 0, or -errno with the reason in err; pool_scale
+ * refuses with -ENOMEM when its slot table cannot grow, and nothing changes. */
 int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen);
 int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen);
 void pool_stop(struct pool *pool, int64_t now);
@@ -220,7 +293,7 @@ int64_t pool_next_deadline(const struct pool *pool);
 /* Take the next decided action; false when there is none. */
 bool pool_next_action(struct pool *pool, struct pool_action *out);
 
-/* Worker index of a pid, or -1. */
+/* Worker index of a pid, or -1. Cheap for pids that are not workers (orphans): a hash. */
 int pool_find(const struct pool *pool, pid_t pid);
 
 /* The backoff before restarting a slot after `streak` consecutive failed starts:

@@ -26,7 +26,7 @@
 #include <cmocka.h>
 
 #include "baton/pool.h"
-#include "../../src/pool_int.h" /* pool_emit, for the full-queue case */
+#include "../../src/pool_int.h" /* pool_emit, for the queue case */
 
 enum ev {
 	START,
@@ -74,6 +74,13 @@ static void defaults(struct pool_settings *s)
 }
 
 static struct pool pool;
+
+/* A fresh pool for each test: the previous one's tables are freed first. */
+static void fresh(const struct pool_settings *s)
+{
+	pool_free(&pool);
+	assert_int_equal(pool_init(&pool, s), 0);
+}
 
 static void describe(char *out, size_t len)
 {
@@ -130,7 +137,7 @@ static void run_case(const struct tcase *c)
 	defaults(&s);
 	if (c->tune)
 		c->tune(&s);
-	pool_init(&pool, &s);
+	fresh(&s);
 	for (int i = 0; c->steps[i].ev != END; i++) {
 		const struct step *st = &c->steps[i];
 		char got[1024], err[128];
@@ -140,12 +147,12 @@ static void run_case(const struct tcase *c)
 			pool_start(&pool, now);
 			break;
 		case OK:
-			for (int w = 0; w < POOL_MAX_PROCS; w++)
+			for (int w = 0; w < pool_capacity(&pool); w++)
 				if (pool.workers[w].state == WS_SPAWNING)
 					pool_spawned(&pool, w, next_pid++, 0, now);
 			break;
 		case SPAWNFAIL:
-			for (int w = 0; w < POOL_MAX_PROCS; w++) {
+			for (int w = 0; w < pool_capacity(&pool); w++) {
 				if (pool.workers[w].state == WS_SPAWNING) {
 					pool_spawned(&pool, w, 0, -st->a, now);
 					break;
@@ -585,11 +592,10 @@ static const struct tcase cases[] = {
 		{ END, 0, 0, NULL } } },
 };
 
-static void test_cases(void **state)
+/* Each case is a test of its own, named by its description (see main). */
+static void test_case(void **state)
 {
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(&cases[i]);
+	run_case(*state);
 }
 
 /* What the start-up warning compares with --stop-timeout. */
@@ -640,7 +646,7 @@ static void test_idle_has_no_deadline(void **state)
 
 	(void)state;
 	defaults(&s);
-	pool_init(&pool, &s);
+	fresh(&s);
 	pool_start(&pool, 0);
 	for (int w = 0; w < 2; w++)
 		pool_spawned(&pool, w, 200 + w, 0, 0);
@@ -649,49 +655,154 @@ static void test_idle_has_no_deadline(void **state)
 	assert_int_equal(pool_next_deadline(&pool), -1);
 }
 
-/* A full action queue (never expected: it is sized for the worst event) still ends with the
- * newest action, whole, in the last entry, and nothing is written out of bounds. */
-static void test_full_queue_keeps_the_newest_action(void **state)
+/* The action queue grows when full and never overwrites: a burst far larger than its first
+ * size comes out whole and in order, across the wrap of the ring. */
+static void test_queue_grows_and_keeps_every_action(void **state)
 {
 	struct pool_settings s;
 	struct pool_action a;
+	char want[32];
 	int n = 0;
 
 	(void)state;
 	defaults(&s);
-	pool_init(&pool, &s);
-	for (int i = 0; i < POOL_MAX_ACTIONS; i++)
+	fresh(&s);
+	/* move the head off the front, so that the growth has a wrapped ring to unroll */
+	for (int i = 0; i < 5; i++)
+		pool_emit_log(&pool, LOG_INFO, "x");
+	for (int i = 0; i < 3; i++)
+		assert_true(pool_next_action(&pool, &a));
+	for (int i = 0; i < 5000; i++)
 		pool_emit_log(&pool, LOG_INFO, "filler %d", i);
 	pool_emit(&pool, ACT_EXIT)->status = 7;
-	while (pool_next_action(&pool, &a))
+	assert_true(pool_next_action(&pool, &a));
+	assert_true(pool_next_action(&pool, &a));
+	assert_string_equal(a.msg, "x");
+	while (pool_next_action(&pool, &a)) {
+		if (n < 5000) {
+			snprintf(want, sizeof(want), "filler %d", n);
+			assert_string_equal(a.msg, want);
+		}
 		n++;
-	assert_int_equal(n, POOL_MAX_ACTIONS);
+	}
+	assert_int_equal(n, 5001);
 	assert_int_equal(a.kind, ACT_EXIT);
 	assert_int_equal(a.status, 7);
 	assert_string_equal(a.msg, "");
+	assert_int_equal(pool.act_dropped, 0);
+}
+
+/* The worker entries grow when every one is taken (workers slow to go while the pool is
+ * scaled up and down): indices stay valid, pids are still found. */
+static void test_worker_entries_grow(void **state)
+{
+	struct pool_settings s;
+	struct pool_action a;
+	char err[128];
+	pid_t pid = 500;
+	bool refused = false;
+	int cap;
+
+	(void)state;
+	defaults(&s);
+	s.workers = 1;
+	fresh(&s);
+	cap = pool_capacity(&pool);
+	assert_int_equal(cap, 2);
+	pool_start(&pool, 0);
+	pool_spawned(&pool, 0, pid++, 0, 0);
+	while (pool_next_action(&pool, &a))
+		;
+	/* each scale down leaves a worker draining; each scale up needs a new entry */
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(pool_scale(&pool, 2, 0, err, sizeof(err)), 0);
+		while (pool_next_action(&pool, &a))
+			if (a.kind == ACT_SPAWN)
+				pool_spawned(&pool, a.worker, pid++, 0, 0);
+		assert_int_equal(pool_scale(&pool, 1, 0, err, sizeof(err)), 0);
+		while (pool_next_action(&pool, &a))
+			;
+	}
+	assert_true(pool_capacity(&pool) >= 21);
+	for (pid_t p = 500; p < pid; p++) {
+		int w = pool_find(&pool, p);
+
+		assert_true(w >= 0 && w < pool_capacity(&pool));
+		assert_int_equal(pool.workers[w].pid, p);
+	}
+	assert_int_equal(pool_find(&pool, pid), -1);
+	/* a bound on the entries: the spawn that finds none is refused, as before */
+	defaults(&s);
+	s.workers = 2;
+	s.max_entries = 2;
+	fresh(&s);
+	pool_start(&pool, 0);
+	pool_spawned(&pool, 0, 101, 0, 0);
+	pool_spawned(&pool, 1, 102, 0, 0);
+	pool_tick(&pool, 1000);
+	while (pool_next_action(&pool, &a))
+		;
+	assert_int_equal(pool_reload(&pool, 1000, err, sizeof(err)), 0);
+	while (pool_next_action(&pool, &a)) {
+		assert_int_not_equal(a.kind, ACT_SPAWN);
+		if (a.kind == ACT_ROLLOUT_DONE) {
+			assert_int_equal(a.status, 1);
+			assert_string_equal(a.msg, "no room for a new worker");
+			refused = true;
+		}
+	}
+	assert_true(refused);
+	assert_int_equal(pool_capacity(&pool), 2);
+}
+
+/* pool_find over many workers and many pids that are not: every worker found, none other. */
+static void test_find_many(void **state)
+{
+	struct pool_settings s;
+
+	(void)state;
+	defaults(&s);
+	s.workers = 1000;
+	fresh(&s);
+	pool_start(&pool, 0);
+	for (int w = 0; w < 1000; w++)
+		pool_spawned(&pool, w, 40000 + 7 * w, 0, 0);
+	for (int w = 0; w < 1000; w++)
+		assert_int_equal(pool_find(&pool, 40000 + 7 * w), w);
+	for (pid_t p = 1; p < 100000; p++)
+		if (p < 40000 || (p - 40000) % 7 != 0 || p >= 40000 + 7 * 1000)
+			assert_int_equal(pool_find(&pool, p), -1);
+	/* half of them exit: the others are still found (deletion keeps the probes whole) */
+	for (int w = 0; w < 1000; w += 2)
+		pool_exited(&pool, 40000 + 7 * w, 0, 0);
+	for (int w = 0; w < 1000; w++)
+		assert_int_equal(pool_find(&pool, 40000 + 7 * w), w % 2 ? w : -1);
 }
 
 /* A rollback says how the new version ended, in the words of the exit lines: a signal by its
  * name, a status by its number; the reply to `reload --wait` carries the same words. */
+struct end_case {
+	int code;
+	const char *want;
+};
+
+static const struct end_case ends[] = {
+	{ 128 + SIGSEGV, "the new version was killed by SIGSEGV before it was ready (slot 1, pid 102)" },
+	{ 3, "the new version exited with status 3 before it was ready (slot 1, pid 102)" },
+};
+
 static void test_rollback_says_how_the_new_version_ended(void **state)
 {
-	static const struct {
-		int code;
-		const char *want;
-	} ends[] = {
-		{ 128 + SIGSEGV, "the new version was killed by SIGSEGV before it was ready (slot 1, pid 102)" },
-		{ 3, "the new version exited with status 3 before it was ready (slot 1, pid 102)" },
-	};
+	const struct end_case *e = *state;
 
-	(void)state;
-	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+	{
 		struct pool_settings s;
 		struct pool_action a;
 		char err[128], logged[512] = "", reply[512] = "";
 
 		defaults(&s);
 		s.workers = 1;
-		pool_init(&pool, &s);
+		fresh(&s);
 		pool_start(&pool, 0);
 		pool_spawned(&pool, 0, 101, 0, 0);
 		pool_tick(&pool, 1000); /* ready by delay */
@@ -699,28 +810,28 @@ static void test_rollback_says_how_the_new_version_ended(void **state)
 		while (pool_next_action(&pool, &a))
 			if (a.kind == ACT_SPAWN)
 				pool_spawned(&pool, a.worker, 102, 0, 1000);
-		pool_exited(&pool, 102, wstatus_of(ends[i].code), 1200);
+		pool_exited(&pool, 102, wstatus_of(e->code), 1200);
 		while (pool_next_action(&pool, &a)) {
 			if (a.kind == ACT_LOG && strstr(a.msg, "rollout failed"))
 				snprintf(logged, sizeof(logged), "%s", a.msg);
 			if (a.kind == ACT_ROLLOUT_DONE)
 				snprintf(reply, sizeof(reply), "%s", a.msg);
 		}
-		assert_non_null(strstr(logged, ends[i].want));
-		assert_non_null(strstr(reply, ends[i].want));
+		assert_non_null(strstr(logged, e->want));
+		assert_non_null(strstr(reply, e->want));
 	}
 }
 
 /* The lines of a stop: the worker's own death by the signal baton sent is a normal stop; a
  * SIGKILL step is a warning carried by the signal action (the loop adds the command). */
-static void test_stop_lines(void **state)
-{
-	static const struct {
-		int drain_signal, code;
-		int64_t wait_ms;         /* time before the exit: 0, or past the drain step */
-		const char *want;
-		enum log_level level;
-	} lines[] = {
+struct line_case {
+	int drain_signal, code;
+	int64_t wait_ms;         /* time before the exit: 0, or past the drain step */
+	const char *want;
+	enum log_level level;
+};
+
+static const struct line_case lines[] = {
 		{ SIGTERM, 128 + SIGTERM, 0, "worker 1 (pid 101) stopped by the SIGTERM baton sent", LOG_INFO },
 		{ SIGQUIT, 128 + SIGQUIT, 0, "worker 1 (pid 101) stopped by the SIGQUIT baton sent", LOG_INFO },
 		{ SIGQUIT, 128 + SIGTERM, 30000, "worker 1 (pid 101) stopped by the SIGTERM baton sent", LOG_INFO },
@@ -729,28 +840,31 @@ static void test_stop_lines(void **state)
 		{ SIGTERM, 128 + SIGSEGV, 0, "worker 1 (pid 101) was killed by SIGSEGV", LOG_INFO },
 		{ SIGQUIT, 128 + SIGTERM, 0, "worker 1 (pid 101) was killed by SIGTERM", LOG_INFO },
 		{ SIGTERM, 128 + SIGKILL, 30000, "worker 1 (pid 101) stopped by the SIGKILL baton sent", LOG_INFO },
-	};
+};
 
-	(void)state;
-	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+static void test_stop_lines(void **state)
+{
+	const struct line_case *l = *state;
+
+	{
 		struct pool_settings s;
 		struct pool_action a;
 		bool found = false, kill_warned = false;
 
 		defaults(&s);
 		s.workers = 1;
-		s.drain_signal = lines[i].drain_signal;
-		pool_init(&pool, &s);
+		s.drain_signal = l->drain_signal;
+		fresh(&s);
 		pool_start(&pool, 0);
 		pool_spawned(&pool, 0, 101, 0, 0);
 		pool_signal(&pool, SIGTERM, 1000);
-		if (lines[i].wait_ms)
-			pool_tick(&pool, 1000 + lines[i].wait_ms);
-		pool_exited(&pool, 101, wstatus_of(lines[i].code), 1000 + lines[i].wait_ms);
+		if (l->wait_ms)
+			pool_tick(&pool, 1000 + l->wait_ms);
+		pool_exited(&pool, 101, wstatus_of(l->code), 1000 + l->wait_ms);
 		while (pool_next_action(&pool, &a)) {
-			if (a.kind == ACT_LOG && strcmp(a.msg, lines[i].want) == 0) {
+			if (a.kind == ACT_LOG && strcmp(a.msg, l->want) == 0) {
 				found = true;
-				assert_int_equal(a.level, lines[i].level);
+				assert_int_equal(a.level, l->level);
 			}
 			if (a.kind == ACT_LOG)
 				assert_null(strstr(a.msg, "sending SIG"));
@@ -761,8 +875,8 @@ static void test_stop_lines(void **state)
 			}
 		}
 		if (!found)
-			fail_msg("case %zu: no line '%s'", i, lines[i].want);
-		assert_int_equal(kill_warned, lines[i].code == 128 + SIGKILL);
+			fail_msg("no line '%s'", l->want);
+		assert_int_equal(kill_warned, l->code == 128 + SIGKILL);
 	}
 }
 
@@ -779,10 +893,10 @@ static void test_unlimited_restarts(void **state)
 	defaults(&s);
 	s.workers = 1;
 	s.max_restarts = CFG_RESTARTS_UNLIMITED;
-	pool_init(&pool, &s);
+	fresh(&s);
 	pool_start(&pool, now);
 	pool_spawned(&pool, 0, pid, 0, now);
-	for (int i = 0; i < POOL_MAX_RESTART_LOG + 50; i++) {
+	for (int i = 0; i < 10050; i++) {
 		pool_exited(&pool, pid, 7 << 8, now);
 		assert_int_equal(pool.phase, PH_RUNNING);
 		now = pool_next_deadline(&pool);
@@ -808,7 +922,7 @@ static void test_guard_window_slides(void **state)
 	s.workers = 1;
 	s.max_restarts = 2;
 	s.restart_window_ms = 10000;
-	pool_init(&pool, &s);
+	fresh(&s);
 	pool_start(&pool, now);
 	pool_spawned(&pool, 0, pid, 0, now);
 	for (int i = 0; i < 10; i++) {
@@ -824,20 +938,48 @@ static void test_guard_window_slides(void **state)
 		assert_int_not_equal(a.kind, ACT_EXIT);
 }
 
+#define N_OF(t) (sizeof(t) / sizeof((t)[0]))
+
+static int teardown(void **state)
+{
+	(void)state;
+	pool_free(&pool);
+	return 0;
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cases),
+	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_backoff_table),
 		cmocka_unit_test(test_stop_needs),
-		cmocka_unit_test(test_stop_lines),
 		cmocka_unit_test(test_unlimited_restarts),
 		cmocka_unit_test(test_status_codes),
 		cmocka_unit_test(test_idle_has_no_deadline),
 		cmocka_unit_test(test_guard_window_slides),
-		cmocka_unit_test(test_full_queue_keeps_the_newest_action),
-		cmocka_unit_test(test_rollback_says_how_the_new_version_ended),
+		cmocka_unit_test(test_queue_grows_and_keeps_every_action),
+		cmocka_unit_test(test_worker_entries_grow),
+		cmocka_unit_test(test_find_many),
 	};
+	/* One test per table case, named by it, with the case as its state. */
+	static struct CMUnitTest tests[N_OF(fixed) + N_OF(cases) + N_OF(lines) + N_OF(ends)];
+	static char names[N_OF(lines) + N_OF(ends)][96];
+	size_t n = 0, m = 0;
 
-	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+	for (size_t i = 0; i < N_OF(fixed); i++)
+		tests[n++] = fixed[i];
+	for (size_t i = 0; i < N_OF(cases); i++)
+		tests[n++] = (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case,
+						  .initial_state = (void *)&cases[i] };
+	for (size_t i = 0; i < N_OF(lines); i++, m++) {
+		snprintf(names[m], sizeof(names[m]), "stop line %zu: %s", i + 1, lines[i].want);
+		tests[n++] = (struct CMUnitTest){ .name = names[m], .test_func = test_stop_lines,
+						  .initial_state = (void *)&lines[i] };
+	}
+	for (size_t i = 0; i < N_OF(ends); i++, m++) {
+		snprintf(names[m], sizeof(names[m]), "rollback: %s", ends[i].want);
+		tests[n++] = (struct CMUnitTest){ .name = names[m],
+						  .test_func = test_rollback_says_how_the_new_version_ended,
+						  .initial_state = (void *)&ends[i] };
+	}
+	return _cmocka_run_group_tests("pool", tests, n, NULL, teardown);
 }
