@@ -172,3 +172,9 @@ test-node-matrix: $(BUILD)/baton $(BUILD)/tests/integration/test_node \
 
 clean:
 	rm -rf build
+
+# The pool's randomized test for much longer than `make unit` runs it (BATON_RANDOM_EVENTS
+# and BATON_RANDOM_SEED as for the test itself).
+.PHONY: test-random
+test-random: $(BUILD)/tests/unit/test_pool_random
+	@BATON_RANDOM_EVENTS=$${BATON_RANDOM_EVENTS:-2000000} $(BUILD)/tests/unit/test_pool_random

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -563,7 +564,7 @@ static void test_random_events(void **state)
 	(void)state;
 	trace = getenv("BATON_RANDOM_TRACE") != NULL;
 	sim.seed = seed_env ? strtoull(seed_env, NULL, 0)
-			    : (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)clock();
+			    : ((uint64_t)time(NULL) << 20 ^ (uint64_t)getpid()) * 0x9e3779b97f4a7c15ull;
 	rng = sim.seed;
 	printf("pool random: seed %" PRIu64 ", %ld events (BATON_RANDOM_SEED=%" PRIu64
 	       " to replay)\n", sim.seed, events, sim.seed);
