@@ -272,7 +272,7 @@ static void answer(struct ctl_client *c, const char *line)
 
 /* A fresh snapshot from the core, in a view grown to what it needs. Without the room for
  * every worker the view holds what fits (its first entries): the answer still comes. */
-static void take_view(struct ctl_server *s)
+static void take_view(struct ctl_server *s, bool detailed)
 {
 	struct ctl_view *v = &s->view;
 	int want = s->ops.view_size ? s->ops.view_size(s->ops.ctx) : 0;
@@ -285,7 +285,7 @@ static void take_view(struct ctl_server *s)
 			v->cap = want;
 		}
 	}
-	*v = (struct ctl_view){ .w = v->w, .cap = v->cap };
+	*v = (struct ctl_view){ .w = v->w, .cap = v->cap, .detailed = detailed };
 	s->ops.view(s->ops.ctx, v);
 }
 
@@ -294,7 +294,7 @@ static void do_status(struct ctl_server *s, struct ctl_client *c, bool json)
 	size_t need;
 	char *p;
 
-	take_view(s);
+	take_view(s, true);
 	need = ctl_format_status(&s->view, json, NULL, 0);
 	/* Room for the final line too, so that it needs no second allocation. */
 	p = reserve(c, need + 8);
@@ -311,7 +311,7 @@ static void do_ready(struct ctl_server *s, struct ctl_client *c)
 {
 	char why[64];
 
-	take_view(s);
+	take_view(s, false);
 	if (ctl_view_ready(&s->view, why, sizeof(why)))
 		queue(c, "ok ready");
 	else
@@ -322,7 +322,7 @@ static void do_live(struct ctl_server *s, struct ctl_client *c)
 {
 	char why[96];
 
-	take_view(s);
+	take_view(s, false);
 	if (ctl_view_live(&s->view, why, sizeof(why)))
 		queue(c, "ok live");
 	else

@@ -347,7 +347,7 @@ static void status_text(const struct ctl_view *v, struct out *o)
 		put_word(o, w->state, 9);
 		put(o, " %-7s %-8d %-5s %-4u %-9s %-9s ", up, w->restarts, last, w->generation, mem,
 		    beat);
-		put_word(o, w->last_cause ? w->last_cause : "-", 8);
+		put_word(o, w->last_cause ? w->last_cause : "-", 0);
 		put(o, "\n");
 	}
 }

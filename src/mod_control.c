@@ -4,9 +4,11 @@
  * clients that wait for them (`reload --wait`, `drain --wait`).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "baton/control.h"
 #include "baton/log.h"
+#include "baton/memstat.h"
 #include "run_int.h"
 
 /* At exit, how long the clients that have their answer get to hang up. */
@@ -15,6 +17,8 @@
 static struct {
 	struct runner *runner;
 	struct ctl_server *server;
+	struct memstat_group *groups; /* scratch for a status's memory column */
+	int groups_cap;
 } st;
 
 static bool wanted(const struct config *cfg)
@@ -32,6 +36,24 @@ static int view_size(void *ctx)
 	return n;
 }
 
+/* The memory column of a status: one walk of /proc for every worker's process group. */
+static void measure_memory(struct ctl_view *v)
+{
+	if (v->n == 0 || run_table_reserve(&st.groups, sizeof(*st.groups), &st.groups_cap,
+					   v->n - 1, v->n) < 0)
+		return;
+	for (int i = 0; i < v->n; i++)
+		st.groups[i] = (struct memstat_group){ .pgrp = v->w[i].pid };
+	if (memstat_groups(st.groups, (size_t)v->n) < 0)
+		return;
+	/* memstat_groups sorted the groups by pid: match them back by pid. */
+	for (int i = 0; i < v->n; i++)
+		for (int j = 0; j < v->n; j++)
+			if (st.groups[j].pgrp == v->w[i].pid && v->w[i].pid > 0 &&
+			    st.groups[j].nprocs > 0)
+				v->w[i].rss_bytes = st.groups[j].rss_bytes;
+}
+
 static void fill_view(void *ctx, struct ctl_view *v)
 {
 	struct runner *r = ctx;
@@ -43,6 +65,18 @@ static void fill_view(void *ctx, struct ctl_view *v)
 	v->rollout_done = p->ro.active ? p->ro.done : 0;
 	v->rollout_total = p->ro.active ? p->ro.total : 0;
 	v->workers_wanted = p->wanted;
+	/* Liveness: how long the slot worst off has gone without a ready worker. A slot keeps
+	 * restarting a crashing worker with backoff, and the crash-loop guard ends baton when
+	 * that is hopeless; twice --ready-timeout without one means something hangs. */
+	v->live_bound_ms = 2 * r->cfg->ready_timeout_ms;
+	for (int k = 1; k < p->n_slots; k++) {
+		const struct slot *s = &p->slots[k];
+
+		if (s->active && s->unready_since_ms >= 0 && now - s->unready_since_ms > v->unready_ms) {
+			v->unready_ms = now - s->unready_since_ms;
+			v->unready_slot = k;
+		}
+	}
 	v->n = 0;
 	for (int i = 0; i < pool_capacity(p) && v->n < v->cap; i++) {
 		const struct worker *w = &p->workers[i];
@@ -66,9 +100,15 @@ static void fill_view(void *ctx, struct ctl_view *v)
 			.restarts = s->restarts,
 			.last_status = s->last_status,
 			.generation = w->generation,
+			.rss_bytes = w->rss_bytes,
+			.has_heartbeat = p->set.watchdog_ms > 0 && w->beat_ms >= 0,
+			.heartbeat_age_ms = now - w->beat_ms,
+			.last_cause = pool_cause_name(s->last_cause),
 		};
 		v->n++;
 	}
+	if (v->detailed)
+		measure_memory(v);
 }
 
 /* The requests feed the pool and return: the loop's post step carries out what follows. */
@@ -172,6 +212,9 @@ static void close_module(struct runner *r)
 	loop_timer_set(&r->loop, &linger, -1);
 	ctl_close(st.server);
 	st.server = NULL;
+	free(st.groups);
+	st.groups = NULL;
+	st.groups_cap = 0;
 }
 
 const struct run_module mod_control = {

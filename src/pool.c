@@ -8,6 +8,8 @@
  */
 #include "pool_int.h"
 
+#include "baton/health.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +23,8 @@
 #define BACKOFF_CAP_MS 10000
 
 /* ---- small helpers ---- */
+
+static void try_replacement(struct pool *pool, int64_t now);
 
 int64_t pool_backoff_ms(int streak)
 {
@@ -263,7 +267,7 @@ static int64_t workers_phase_end(const struct pool *pool, int64_t want, int64_t 
 static void slot_reset(struct slot *s, bool active)
 {
 	*s = (struct slot){ .active = active, .cur = -1, .cand = -1, .restart_at_ms = -1,
-			    .last_status = -1 };
+			    .last_status = -1, .unready_since_ms = -1 };
 }
 
 /* Room for slots 1..n; the new ones are empty and inactive. Nothing changes on failure. */
@@ -345,6 +349,9 @@ int pool_init(struct pool *pool, const struct pool_settings *settings)
 	pool->stop_end_ms = -1;
 	pool->hook.deadline_ms = -1;
 	rollout_init(&pool->ro);
+	pool->rep.old = -1;
+	pool->rep.retry_at_ms = -1;
+	pool->rng = settings->seed;
 	pool->workers = calloc((size_t)entries, sizeof(*pool->workers));
 	pool->by_pid = index_new(entries, &pool->by_pid_mask);
 	if (!pool->workers || !pool->by_pid || grow_slots(pool, pool->wanted) < 0 ||
@@ -387,6 +394,8 @@ static int spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now
 	w->candidate = candidate;
 	w->started_ms = now;
 	w->deadline_ms = -1;
+	w->beat_ms = -1;
+	w->expire_ms = -1;
 	if (candidate)
 		pool->slots[slot].cand = i;
 	else
@@ -398,8 +407,29 @@ static int spawn_worker(struct pool *pool, int slot, bool candidate, int64_t now
 
 void pool_start(struct pool *pool, int64_t now)
 {
-	for (int k = 1; k <= pool->wanted; k++)
+	for (int k = 1; k <= pool->wanted; k++) {
+		pool->slots[k].unready_since_ms = now;
 		spawn_worker(pool, k, false, now);
+	}
+}
+
+/* ---- readiness of the slots (ctl live) ---- */
+
+static bool slot_has_ready(const struct pool *pool, int slot)
+{
+	for (int i = 0; i < pool->n_workers; i++)
+		if (pool->workers[i].state == WS_READY && pool->workers[i].slot == slot)
+			return true;
+	return false;
+}
+
+/* A ready worker of slot stopped serving: from now the slot has none, unless another. */
+static void slot_lost_ready(struct pool *pool, int slot, int64_t now)
+{
+	struct slot *s = &pool->slots[slot];
+
+	if (s->unready_since_ms < 0 && !slot_has_ready(pool, slot))
+		s->unready_since_ms = now;
 }
 
 /* ---- the stop sequence ---- */
@@ -408,6 +438,7 @@ static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t n
 {
 	struct worker *wk = &pool->workers[w];
 	struct pool_action *a;
+	bool was_ready;
 
 	if (wk->state == WS_STOPPING) {
 		if (why == WHY_SHUTDOWN)
@@ -423,6 +454,7 @@ static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t n
 	}
 	if (wk->state != WS_STARTING && wk->state != WS_READY)
 		return;
+	was_ready = wk->state == WS_READY;
 	wk->state = WS_STOPPING;
 	wk->why = why;
 	wk->step = STOP_DRAIN;
@@ -432,6 +464,38 @@ static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t n
 	a->worker = w;
 	a->pid = wk->pid;
 	a->sig = pool->set.drain_signal;
+	if (was_ready)
+		slot_lost_ready(pool, wk->slot, now);
+}
+
+/* A hung worker cannot drain: it gets --watchdog-signal, for a dump of its state, and
+ * SIGKILL after --term-timeout. */
+static void stop_hung(struct pool *pool, int w, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+	struct pool_action *a;
+	bool was_ready = wk->state == WS_READY;
+	char name[16];
+
+	if (wk->state != WS_STARTING && wk->state != WS_READY)
+		return;
+	wk->state = WS_STOPPING;
+	wk->why = WHY_RETIRE;
+	wk->hung = true;
+	wk->step = STOP_TERM;
+	wk->stop_started_ms = now;
+	wk->deadline_ms = workers_phase_end(pool, now + pool->set.term_timeout_ms, now);
+	a = pool_emit(pool, ACT_SIGNAL);
+	a->worker = w;
+	a->pid = wk->pid;
+	a->sig = pool->set.watchdog_signal > 0 ? pool->set.watchdog_signal : SIGABRT;
+	a->level = LOG_WARN;
+	snprintf(a->msg, sizeof(a->msg),
+		 "worker %d (pid %d) is hung: sending SIG%s for a dump of its state, then SIGKILL "
+		 "in %lld ms", wk->slot, (int)wk->pid, cfg_signal_name(a->sig, name, sizeof(name)),
+		 (long long)(wk->deadline_ms - now));
+	if (was_ready)
+		slot_lost_ready(pool, wk->slot, now);
 }
 
 static void advance_stop(struct pool *pool, int w, int64_t now)
@@ -560,6 +624,7 @@ static void apply_decision(struct pool *pool, const struct ro_decision *d, int64
 			s->cand = -1;
 			s->cur = st->arg;
 			s->restart_at_ms = -1;
+			s->last_cause = CAUSE_ROLLOUT;
 			wk->candidate = false;
 			break;
 		}
@@ -576,6 +641,8 @@ static void apply_decision(struct pool *pool, const struct ro_decision *d, int64
 			a = pool_emit(pool, ACT_ROLLOUT_DONE);
 			a->status = st->status;
 			snprintf(a->msg, sizeof(a->msg), "%s", st->msg);
+			/* A worker condemned meanwhile waited for the rollout. */
+			try_replacement(pool, now);
 			break;
 		}
 	}
@@ -592,7 +659,7 @@ static void start_rollout(struct pool *pool, int64_t now)
 
 /* The rollout is not started and the workers keep serving: one line, and the answer of
  * `ctl reload --wait`. */
-static void hook_failed(struct pool *pool, int code)
+static void hook_failed(struct pool *pool, int code, int64_t now)
 {
 	struct pool_action *a;
 	char how[64];
@@ -605,6 +672,7 @@ static void hook_failed(struct pool *pool, int code)
 	snprintf(a->msg, sizeof(a->msg), "the pre-rollout command %s; rollout not started, the "
 		 "workers keep serving", how);
 	pool_emit_log(pool, LOG_WARN, "%s", a->msg);
+	try_replacement(pool, now);
 }
 
 /* The container stops: no rollout will follow. The command gets SIGTERM now, and whatever
@@ -633,7 +701,7 @@ void pool_hook_started(struct pool *pool, pid_t pid, int err, int64_t now)
 	if (!pool->hook.running)
 		return;
 	if (err < 0) {
-		hook_failed(pool, pool_spawn_error_status(err));
+		hook_failed(pool, pool_spawn_error_status(err), now);
 		return;
 	}
 	pool->hook.pid = pid;
@@ -648,7 +716,7 @@ static bool hook_exited(struct pool *pool, pid_t pid, int code, int64_t now)
 	if (!pool->hook.running)
 		return true; /* cancelled by a stop */
 	if (code != 0) {
-		hook_failed(pool, code);
+		hook_failed(pool, code, now);
 		return true;
 	}
 	pool->hook.running = false;
@@ -681,6 +749,9 @@ static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
 
 	if (pool->phase != PH_RUNNING)
 		return;
+	/* A replacement under way ends with the stop: its new worker stops with the others. */
+	pool->rep.active = false;
+	pool->rep.reload_after = false;
 	decision_init(&d);
 	rollout_cancel(&pool->ro, "the container is stopping", &d);
 	apply_decision(pool, &d, now);
@@ -717,6 +788,305 @@ static void force_exit(struct pool *pool, int64_t now, int status)
 void pool_stop(struct pool *pool, int64_t now)
 {
 	begin_shutdown(pool, now, false);
+}
+
+/* ---- health: the one-slot replacement of a condemned worker ---- */
+
+const char *pool_cause_name(enum pool_cause cause)
+{
+	static const char *const names[] = {
+		[CAUSE_EXIT] = "exit",	       [CAUSE_SIGNAL] = "signal", [CAUSE_OOM] = "oom",
+		[CAUSE_WATCHDOG] = "watchdog", [CAUSE_MEMORY] = "memory", [CAUSE_AGE] = "age",
+		[CAUSE_ROLLOUT] = "rollout",
+	};
+
+	return cause > CAUSE_NONE && cause <= CAUSE_ROLLOUT ? names[cause] : NULL;
+}
+
+uint64_t pool_memory_limit(const struct pool *pool)
+{
+	const struct pool_settings *s = &pool->set;
+	uint64_t bytes;
+
+	if (health_memory_limit(s->max_memory_kind, s->max_memory, s->memory_limit ? 0 : -ENOENT,
+				s->memory_limit, pool->wanted, &bytes) != 0)
+		return 0;
+	return bytes;
+}
+
+/* splitmix64: the --max-age jitter needs spread, not secrecy, and the pool stays pure. */
+static uint64_t next_random(struct pool *pool)
+{
+	uint64_t z = (pool->rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* A worker that can be condemned: serving, of an active slot, and not already. */
+static bool can_condemn(const struct pool *pool, const struct worker *wk)
+{
+	return pool->phase == PH_RUNNING && wk->state == WS_READY && !wk->candidate &&
+	       wk->recycle == CAUSE_NONE && pool->slots[wk->slot].active;
+}
+
+static void condemn(struct pool *pool, int w, enum pool_cause cause, int64_t now)
+{
+	pool->workers[w].recycle = cause;
+	try_replacement(pool, now);
+}
+
+/*
+ * Start replacing the next condemned worker, if nothing else replaces workers now: a new
+ * worker for its slot first, as a rollout's step; the old one goes once it is ready. A hung
+ * worker goes before the others and does not wait for a failed replacement's pause.
+ */
+static void try_replacement(struct pool *pool, int64_t now)
+{
+	int pick = -1;
+
+	if (pool->rep.active || pool->ro.active || pool->hook.running || pool->phase != PH_RUNNING)
+		return;
+	for (int i = 0; i < pool->n_workers; i++) {
+		const struct worker *wk = &pool->workers[i];
+
+		if (wk->state != WS_READY || wk->candidate || wk->recycle == CAUSE_NONE ||
+		    pool->slots[wk->slot].cand >= 0)
+			continue;
+		if (wk->recycle == CAUSE_WATCHDOG) {
+			pick = i;
+			break;
+		}
+		if (pick < 0 && (pool->rep.retry_at_ms < 0 || now >= pool->rep.retry_at_ms))
+			pick = i;
+	}
+	if (pick < 0)
+		return;
+	pool->rep.active = true;
+	pool->rep.slot = pool->workers[pick].slot;
+	pool->rep.old = -1;
+	pool->rep.cause = pool->workers[pick].recycle;
+	pool_emit_log(pool, LOG_INFO, "worker %d (pid %d): replacing it (%s); the new worker "
+		      "starts first", pool->rep.slot, (int)pool->workers[pick].pid,
+		      pool_cause_name(pool->rep.cause));
+	if (spawn_worker(pool, pool->rep.slot, true, now) < 0) {
+		pool->rep.active = false;
+		if (pool->rep.cause == CAUSE_WATCHDOG)
+			stop_hung(pool, pick, now);
+	}
+}
+
+/* The replacement ended; the next may start at retry_at (-1: at once). */
+static void replacement_done(struct pool *pool, int64_t retry_at, int64_t now)
+{
+	char err[128];
+
+	pool->rep.active = false;
+	pool->rep.old = -1;
+	pool->rep.retry_at_ms = retry_at;
+	if (pool->rep.reload_after) {
+		pool->rep.reload_after = false;
+		if (pool_reload(pool, now, err, sizeof(err)) < 0)
+			pool_emit_log(pool, LOG_WARN, "reload after the replacement: %s", err);
+	}
+	try_replacement(pool, now);
+}
+
+/* The replacement's new worker is ready: it takes the slot, and the old one goes. */
+static bool replacement_on_ready(struct pool *pool, int w, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+	struct slot *s = &pool->slots[wk->slot];
+	int old = s->cur;
+
+	if (!pool->rep.active || pool->rep.old >= 0 || wk->slot != pool->rep.slot || s->cand != w)
+		return false;
+	s->cand = -1;
+	s->cur = w;
+	s->restart_at_ms = -1;
+	s->last_cause = pool->rep.cause;
+	wk->candidate = false;
+	if (old < 0 || old == w) {
+		pool_emit_log(pool, LOG_INFO, "worker %d: new pid %d ready in %lld ms", wk->slot,
+			      (int)wk->pid, (long long)(now - wk->started_ms));
+		replacement_done(pool, -1, now);
+		return true;
+	}
+	pool_emit_log(pool, LOG_INFO, "worker %d: new pid %d ready in %lld ms; %s old pid %d",
+		      wk->slot, (int)wk->pid, (long long)(now - wk->started_ms),
+		      pool->workers[old].recycle == CAUSE_WATCHDOG ? "stopping the hung" : "draining",
+		      (int)pool->workers[old].pid);
+	pool->rep.old = old;
+	if (pool->workers[old].recycle == CAUSE_WATCHDOG)
+		stop_hung(pool, old, now);
+	else
+		begin_stop(pool, old, WHY_RETIRE, now);
+	return true;
+}
+
+/* The new worker did not make it: a hung worker goes all the same (its slot restarts as
+ * after any exit); any other keeps serving, and is tried again after a pause. */
+static void replacement_failed(struct pool *pool, const char *how, int64_t now)
+{
+	struct slot *s = &pool->slots[pool->rep.slot];
+	int64_t pause = pool_backoff_ms(++s->fail_streak);
+
+	if (pool->rep.cause == CAUSE_WATCHDOG && s->cur >= 0) {
+		pool_emit_log(pool, LOG_WARN, "worker %d: its new worker %s; stopping the hung one",
+			      pool->rep.slot, how);
+		stop_hung(pool, s->cur, now);
+		replacement_done(pool, -1, now);
+		return;
+	}
+	pool_emit_log(pool, LOG_WARN, "worker %d: its new worker %s; keeping the old one, "
+		      "trying again in %lld ms", pool->rep.slot, how, (long long)pause);
+	replacement_done(pool, now + pause, now);
+}
+
+/* A worker's exit that belongs to the replacement: true when handled. */
+static bool replacement_on_exit(struct pool *pool, int w, const struct worker *gone, int code,
+				int64_t now)
+{
+	char how[80], ended[48];
+
+	if (!pool->rep.active)
+		return false;
+	if (pool->rep.old >= 0 && w == pool->rep.old) {
+		replacement_done(pool, -1, now);
+		return true;
+	}
+	if (gone->candidate && gone->slot == pool->rep.slot && pool->rep.old < 0) {
+		if (gone->state != WS_STOPPING) {
+			pool_describe_status(ended, sizeof(ended), code);
+			snprintf(how, sizeof(how), "%s before it was ready", ended);
+			replacement_failed(pool, how, now);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* The replacement's new worker was not ready in time: it is stopped. */
+static bool replacement_ready_late(struct pool *pool, int w, int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+	char how[64];
+
+	if (!pool->rep.active || !wk->candidate || wk->slot != pool->rep.slot || pool->rep.old >= 0)
+		return false;
+	pool->slots[wk->slot].cand = -1;
+	begin_stop(pool, w, WHY_ROLLBACK, now);
+	snprintf(how, sizeof(how), "was not ready after %lld ms",
+		 (long long)pool->set.ready_timeout_ms);
+	replacement_failed(pool, how, now);
+	return true;
+}
+
+/* Deadlines of the health checks: a missed heartbeat, an age reached. */
+static void health_tick(struct pool *pool, int64_t now)
+{
+	for (int i = 0; i < pool->n_workers; i++) {
+		struct worker *wk = &pool->workers[i];
+
+		if (!can_condemn(pool, wk))
+			continue;
+		if (pool->set.watchdog_ms > 0 && wk->beat_ms >= 0 &&
+		    now >= wk->beat_ms + pool->set.watchdog_ms) {
+			pool_emit_log(pool, LOG_WARN, "worker %d (pid %d) missed its watchdog: no "
+				      "heartbeat for %lld ms (--watchdog %lld ms); replacing it",
+				      wk->slot, (int)wk->pid, (long long)(now - wk->beat_ms),
+				      (long long)pool->set.watchdog_ms);
+			wk->recycle = CAUSE_WATCHDOG;
+		} else if (wk->expire_ms >= 0 && now >= wk->expire_ms) {
+			pool_emit_log(pool, LOG_INFO, "worker %d (pid %d) reached --max-age after "
+				      "%lld s; replacing it", wk->slot, (int)wk->pid,
+				      (long long)((now - wk->started_ms) / 1000));
+			wk->recycle = CAUSE_AGE;
+		}
+	}
+	try_replacement(pool, now);
+}
+
+static int64_t health_next_deadline(const struct pool *pool, int64_t next)
+{
+	bool waiting = false;
+
+	for (int i = 0; i < pool->n_workers; i++) {
+		const struct worker *wk = &pool->workers[i];
+		int64_t d = -1;
+
+		if (wk->state == WS_READY && wk->recycle != CAUSE_NONE)
+			waiting = true;
+		if (!can_condemn(pool, wk))
+			continue;
+		if (pool->set.watchdog_ms > 0 && wk->beat_ms >= 0)
+			d = wk->beat_ms + pool->set.watchdog_ms;
+		if (wk->expire_ms >= 0 && (d < 0 || wk->expire_ms < d))
+			d = wk->expire_ms;
+		if (d >= 0 && (next < 0 || d < next))
+			next = d;
+	}
+	/* A condemned worker waits for a failed replacement's pause (a rollout's or the
+	 * current replacement's end wakes it by itself). */
+	if (waiting && !pool->rep.active && pool->rep.retry_at_ms >= 0 &&
+	    (next < 0 || pool->rep.retry_at_ms < next))
+		next = pool->rep.retry_at_ms;
+	return next;
+}
+
+void pool_heartbeat(struct pool *pool, pid_t pid, int64_t now)
+{
+	int w = pool_find(pool, pid);
+
+	if (w >= 0 && pool->workers[w].state == WS_READY)
+		pool->workers[w].beat_ms = now;
+}
+
+void pool_memory(struct pool *pool, pid_t pid, uint64_t rss_bytes, int64_t now)
+{
+	int w = pool_find(pool, pid);
+	uint64_t limit = pool_memory_limit(pool);
+	struct worker *wk;
+	char size[16], max[16];
+
+	if (w < 0)
+		return;
+	wk = &pool->workers[w];
+	wk->rss_bytes = rss_bytes;
+	if (limit == 0 || rss_bytes <= limit)
+		return;
+	health_format_size(rss_bytes, size, sizeof(size));
+	health_format_size(limit, max, sizeof(max));
+	if (can_condemn(pool, wk)) {
+		pool_emit_log(pool, LOG_INFO, "worker %d (pid %d) uses %s, over --max-memory %s; "
+			      "replacing it", wk->slot, (int)wk->pid, size, max);
+		condemn(pool, w, CAUSE_MEMORY, now);
+	} else if (wk->state == WS_STOPPING && wk->recycle == CAUSE_MEMORY &&
+		   wk->step != STOP_KILL && rss_bytes > 2 * limit &&
+		   now - wk->stop_started_ms >= pool->set.drain_timeout_ms) {
+		struct pool_action *a = pool_emit(pool, ACT_SIGNAL);
+
+		a->worker = w;
+		a->pid = wk->pid;
+		a->sig = SIGKILL;
+		a->level = LOG_WARN;
+		snprintf(a->msg, sizeof(a->msg), "worker %d (pid %d) still uses %s, over twice "
+			 "--max-memory %s, after its drain timeout; sending SIGKILL", wk->slot,
+			 (int)wk->pid, size, max);
+		wk->step = STOP_KILL;
+		wk->deadline_ms = -1;
+	}
+}
+
+void pool_oom_killed(struct pool *pool, pid_t pid, const char *detail)
+{
+	int w = pool_find(pool, pid);
+
+	if (w < 0)
+		return;
+	pool->workers[w].oom = true;
+	snprintf(pool->oom_detail, sizeof(pool->oom_detail), "%s", detail ? detail : "");
 }
 
 /* ---- restarts ---- */
@@ -787,6 +1157,8 @@ static bool died_of_our_signal(const struct pool *pool, const struct worker *w, 
 
 	if (w->state != WS_STOPPING || sig == 0)
 		return false;
+	if (w->hung && sig == pool->set.watchdog_signal)
+		return true;
 	switch (w->step) {
 	case STOP_DRAIN:
 		return sig == pool->set.drain_signal && !pool->set.drain_by_ipc;
@@ -823,7 +1195,7 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 	 * map is applied to baton's exit status once, at the exit (pool_children_gone). */
 	int judged = cfg_map_exit(pool->set.exit_map, code);
 	bool handled = false;
-	char how[64];
+	char how[128];
 
 	/* A worker told to stop before it had a pid ends as a stopped one. */
 	if (wk.state == WS_SPAWNING && wk.why != WHY_NONE) {
@@ -838,6 +1210,9 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 
 		snprintf(how, sizeof(how), "stopped by the SIG%s baton sent",
 			 cfg_signal_name(code - 128, name, sizeof(name)));
+	} else if (wk.oom) {
+		snprintf(how, sizeof(how), "was killed by the kernel's OOM killer (%s)",
+			 pool->oom_detail);
 	} else {
 		pool_describe_status(how, sizeof(how), code);
 	}
@@ -849,9 +1224,13 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		s->cand = -1;
 	if (!wk.candidate || wk.state == WS_STOPPING)
 		s->last_status = code;
+	if (!wk.candidate && wk.state != WS_STOPPING)
+		s->last_cause = wk.oom ? CAUSE_OOM : code > 128 ? CAUSE_SIGNAL : CAUSE_EXIT;
 	if (wk.pid > 0)
 		index_del(pool, w);
 	memset(&pool->workers[w], 0, sizeof(pool->workers[w]));
+	if (wk.state == WS_READY)
+		slot_lost_ready(pool, wk.slot, now);
 
 	if (pool->phase != PH_RUNNING) {
 		bool by_stop = wk.state == WS_STOPPING && wk.why == WHY_SHUTDOWN;
@@ -873,6 +1252,8 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		apply_decision(pool, &d, now);
 		handled = d.handled;
 	}
+	if (!handled)
+		handled = replacement_on_exit(pool, w, &wk, code, now);
 	if (handled) {
 		check_pool_empty(pool, now);
 		return;
@@ -954,6 +1335,8 @@ void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 	index_add(pool, w);
 	wk->state = WS_STARTING;
 	wk->started_ms = now;
+	if (pool->set.max_age_ms > 0)
+		wk->expire_ms = now + health_max_age_ms(pool->set.max_age_ms, next_random(pool));
 	wk->deadline_ms = now + (pool->set.ready_by_delay ? pool->set.ready_delay_ms
 							  : pool->set.ready_timeout_ms);
 	pool_emit_log(pool, LOG_INFO, "worker %d started (pid %d%s)", wk->slot, (int)pid,
@@ -975,9 +1358,13 @@ static void mark_ready(struct pool *pool, int w, int64_t now)
 
 	wk->state = WS_READY;
 	wk->ready_ms = now;
+	wk->beat_ms = now; /* the watchdog counts from readiness */
 	wk->deadline_ms = -1;
 	pool->ever_ready = true;
 	pool->slots[wk->slot].fail_streak = 0;
+	pool->slots[wk->slot].unready_since_ms = -1;
+	if (replacement_on_ready(pool, w, now))
+		return;
 	pool_emit_log(pool, LOG_DEBUG, "worker %d (pid %d) ready after %lld ms", wk->slot,
 		      (int)wk->pid, (long long)(now - wk->started_ms));
 	decision_init(&d);
@@ -998,6 +1385,8 @@ static void start_failed(struct pool *pool, int w, int64_t now)
 {
 	struct ro_decision d;
 
+	if (replacement_ready_late(pool, w, now))
+		return;
 	if (pool->workers[w].candidate) {
 		decision_init(&d);
 		rollout_on_ready_late(&pool->ro, pool, w, now, &d);
@@ -1127,6 +1516,11 @@ int pool_reload(struct pool *pool, int64_t now, char *err, size_t errlen)
 
 	if (pool->hook.running)
 		return 0; /* the rollout that follows the command takes this reload in */
+	if (pool->rep.active) {
+		/* One slot at a time: the rollout begins when the replacement has ended. */
+		pool->rep.reload_after = true;
+		return 0;
+	}
 	decision_init(&d);
 	if (rollout_coalesce(&pool->ro, &d)) {
 		apply_decision(pool, &d, now);
@@ -1155,6 +1549,11 @@ int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
 		snprintf(err, errlen, "a rollout is in progress; scale when it has ended");
 		return -EBUSY;
 	}
+	if (pool->rep.active) {
+		snprintf(err, errlen, "worker %d is being replaced; scale when that has ended",
+			 pool->rep.slot);
+		return -EBUSY;
+	}
 	if (grow_slots(pool, n) < 0) {
 		snprintf(err, errlen, "scale: out of memory for %d workers", n);
 		return -ENOMEM;
@@ -1162,6 +1561,7 @@ int pool_scale(struct pool *pool, int n, int64_t now, char *err, size_t errlen)
 	pool->wanted = n;
 	for (int k = from + 1; k <= n; k++) {
 		slot_reset(&pool->slots[k], true);
+		pool->slots[k].unready_since_ms = now;
 		spawn_worker(pool, k, false, now);
 	}
 	for (int k = n + 1; k <= from; k++) {
@@ -1211,6 +1611,7 @@ void pool_tick(struct pool *pool, int64_t now)
 				start_failed(pool, i, now);
 		}
 	}
+	health_tick(pool, now);
 	if (pool->phase != PH_RUNNING)
 		return;
 	for (int k = 1; k < pool->n_slots; k++) {
@@ -1246,5 +1647,7 @@ int64_t pool_next_deadline(const struct pool *pool)
 				next = d;
 		}
 	}
+	if (pool->phase == PH_RUNNING)
+		next = health_next_deadline(pool, next);
 	return next;
 }

@@ -334,6 +334,15 @@ static void settings_from_config(struct runner *r, struct pool_settings *s)
 	};
 	memcpy(s->signal_map, cfg->signal_map, sizeof(s->signal_map));
 	memcpy(s->exit_map, cfg->exit_map, sizeof(s->exit_map));
+	s->watchdog_ms = cfg->watchdog_ms;
+	s->watchdog_signal = cfg->watchdog_signal;
+	s->max_age_ms = cfg->max_age_ms;
+	s->max_memory_kind = cfg->max_memory_kind;
+	s->max_memory = cfg->max_memory;
+	s->memory_limit = r->memory_limit;
+	/* The --max-age jitter only needs to differ between containers started together. */
+	s->seed = (uint64_t)loop_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid() ^
+		  (uint64_t)(uintptr_t)&s;
 }
 
 /* Call every enabled module's shutdown, the last set up first. */

@@ -76,6 +76,7 @@ struct ctl_view {
 	int64_t unready_ms;
 	int unready_slot;
 	int64_t live_bound_ms;
+	bool detailed;          /* set by the server for status: measure what costs (memory) */
 	int n;                  /* entries filled, at most cap */
 	int cap;                /* entries w has room for */
 	struct ctl_worker_view *w;

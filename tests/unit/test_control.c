@@ -60,8 +60,8 @@ static void fake_view(void *ctx, struct ctl_view *v)
 	v->stopping = fake.stopping;
 	v->workers_wanted = 2;
 	v->n = 2;
-	v->w[0] = (struct ctl_worker_view){ 1, 101, fake.w0_state, 1500, 0, -1, 1 };
-	v->w[1] = (struct ctl_worker_view){ 2, 102, "starting", 20, 2, 1, 1 };
+	v->w[0] = (struct ctl_worker_view){ 1, 101, fake.w0_state, 1500, 0, -1, 1, 0, false, 0, NULL };
+	v->w[1] = (struct ctl_worker_view){ 2, 102, "starting", 20, 2, 1, 1, 0, false, 0, NULL };
 }
 
 static int fake_reload(void *ctx, char *err, size_t errlen)
@@ -293,9 +293,10 @@ static void test_status(void **state)
 
 	exchange(&c, "baton/1 status\n", 15);
 	assert_string_equal(c.buf, "pool: running, 2 workers wanted\n"
-				   "SLOT  PID      STATE     UPTIME  RESTARTS LAST  GEN\n"
-				   "1     101      ready     1s      0        -     1\n"
-				   "2     102      starting  20ms    2        1     1\n"
+				   "SLOT  PID      STATE     UPTIME  RESTARTS LAST  GEN  MEMORY    "
+				   "HEARTBEAT REPLACED\n"
+				   "1     101      ready     1s      0        -     1    -         -         -\n"
+				   "2     102      starting  20ms    2        1     1    -         -         -\n"
 				   "ok\n");
 	exchange(&c, "baton/1 status json\n", 20);
 	assert_true(c.buf[0] == '{');

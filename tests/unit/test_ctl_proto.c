@@ -217,9 +217,9 @@ static void fill_view(void)
 	view.rollout_total = 2;
 	view.workers_wanted = 2;
 	view.n = 3;
-	view.w[0] = (struct ctl_worker_view){ 1, 101, "ready", 185000, 0, -1, 2 };
-	view.w[1] = (struct ctl_worker_view){ 2, 102, "draining", 7620000, 3, 137, 1 };
-	view.w[2] = (struct ctl_worker_view){ 2, 103, "starting", 850, 0, -1, 2 };
+	view.w[0] = (struct ctl_worker_view){ 1, 101, "ready", 185000, 0, -1, 2, 52428800, true, 1200, "memory" };
+	view.w[1] = (struct ctl_worker_view){ 2, 102, "draining", 7620000, 3, 137, 1, 0, false, 0, NULL };
+	view.w[2] = (struct ctl_worker_view){ 2, 103, "starting", 850, 0, -1, 2, 0, false, 0, NULL };
 }
 
 static void test_status_text(void **state)
@@ -232,10 +232,11 @@ static void test_status_text(void **state)
 	assert_int_equal(n, strlen(buf));
 	assert_string_equal(buf,
 			    "pool: rolling out 1/2, 2 workers wanted\n"
-			    "SLOT  PID      STATE     UPTIME  RESTARTS LAST  GEN\n"
-			    "1     101      ready     3m05s   0        -     2\n"
-			    "2     102      draining  2h07m   3        137   1\n"
-			    "2     103      starting  850ms   0        -     2\n");
+			    "SLOT  PID      STATE     UPTIME  RESTARTS LAST  GEN  MEMORY    HEARTBEAT "
+			    "REPLACED\n"
+			    "1     101      ready     3m05s   0        -     2    50M       1s        memory\n"
+			    "2     102      draining  2h07m   3        137   1    -         -         -\n"
+			    "2     103      starting  850ms   0        -     2    -         -         -\n");
 
 	/* Sizing call, then truncation like snprintf. */
 	assert_int_equal(ctl_format_status(&view, false, NULL, 0), n);
@@ -258,7 +259,7 @@ static void test_status_text(void **state)
 	/* Strings from the core cannot break the table or the line. */
 	view.pool_state = "bad\nstate";
 	view.n = 1;
-	view.w[0] = (struct ctl_worker_view){ 1, 0, "two words\n", 5, 0, -1, 1 };
+	view.w[0] = (struct ctl_worker_view){ 1, 0, "two words\n", 5, 0, -1, 1, 0, false, 0, NULL };
 	ctl_format_status(&view, false, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "pool: bad?state, 1 worker wanted\n"));
 	assert_non_null(strstr(buf, "\n1     -        two_words_ 5ms"));
@@ -280,26 +281,31 @@ static void test_status_json(void **state)
 	assert_string_equal(
 		buf,
 		"{\"pool\":{\"state\":\"rolling out\",\"stopping\":false,\"ready\":true,"
-		"\"workers_wanted\":2,\"rollout\":{\"done\":1,\"total\":2}},\"workers\":["
+		"\"live\":true,\"workers_wanted\":2,\"rollout\":{\"done\":1,\"total\":2}},"
+		"\"workers\":["
 		"{\"slot\":1,\"pid\":101,\"state\":\"ready\",\"uptime_ms\":185000,\"restarts\":0,"
-		"\"last_status\":null,\"generation\":2},"
+		"\"last_status\":null,\"generation\":2,\"rss_bytes\":52428800,"
+		"\"heartbeat_age_ms\":1200,\"last_replacement\":\"memory\"},"
 		"{\"slot\":2,\"pid\":102,\"state\":\"draining\",\"uptime_ms\":7620000,"
-		"\"restarts\":3,\"last_status\":137,\"generation\":1},"
+		"\"restarts\":3,\"last_status\":137,\"generation\":1,\"rss_bytes\":null,"
+		"\"heartbeat_age_ms\":null,\"last_replacement\":null},"
 		"{\"slot\":2,\"pid\":103,\"state\":\"starting\",\"uptime_ms\":850,\"restarts\":0,"
-		"\"last_status\":null,\"generation\":2}]}\n");
+		"\"last_status\":null,\"generation\":2,\"rss_bytes\":null,"
+		"\"heartbeat_age_ms\":null,\"last_replacement\":null}]}\n");
 
 	clear_view();
 	view.pool_state = "stop\"ping\\\n";
 	view.stopping = true;
 	view.n = 1;
-	view.w[0] = (struct ctl_worker_view){ 1, 0, NULL, -4, 0, 0, 1 };
+	view.w[0] = (struct ctl_worker_view){ 1, 0, NULL, -4, 0, 0, 1, 0, false, 0, NULL };
 	ctl_format_status(&view, true, buf, sizeof(buf));
 	assert_string_equal(
 		buf,
 		"{\"pool\":{\"state\":\"stop\\\"ping\\\\\\u000a\",\"stopping\":true,\"ready\":false,"
-		"\"workers_wanted\":0,\"rollout\":null},\"workers\":["
+		"\"live\":true,\"workers_wanted\":0,\"rollout\":null},\"workers\":["
 		"{\"slot\":1,\"pid\":null,\"state\":null,\"uptime_ms\":0,\"restarts\":0,"
-		"\"last_status\":0,\"generation\":1}]}\n");
+		"\"last_status\":0,\"generation\":1,\"rss_bytes\":null,\"heartbeat_age_ms\":null,"
+		"\"last_replacement\":null}]}\n");
 }
 
 static void test_status_full_pool(void **state)
@@ -312,7 +318,7 @@ static void test_status_full_pool(void **state)
 	view.n = VIEW_CAP;
 	for (int i = 0; i < VIEW_CAP; i++)
 		view.w[i] = (struct ctl_worker_view){ i + 1, 100000 + i, "stopping", INT64_MAX / 2,
-						      2147483647, 255, 4294967295u };
+						      2147483647, 255, 4294967295u, UINT64_MAX, true, INT64_MAX / 2, "watchdog" };
 	for (int json = 0; json < 2; json++) {
 		n = ctl_format_status(&view, json, NULL, 0);
 		buf = malloc(n + 1);
@@ -323,6 +329,23 @@ static void test_status_full_pool(void **state)
 		assert_int_equal(buf[n - 1], '\n');
 		free(buf);
 	}
+}
+
+static void test_live(void **state)
+{
+	char why[96];
+
+	fill_view();
+	view.live_bound_ms = 20000;
+	view.unready_ms = 20000;
+	view.unready_slot = 2;
+	assert_true(ctl_view_live(&view, why, sizeof(why)));
+	view.unready_ms = 20001;
+	assert_false(ctl_view_live(&view, why, sizeof(why)));
+	assert_string_equal(why, "slot 2 has had no ready worker for 20s");
+	/* A draining baton stays live: a probe must not kill it in the middle of its stop. */
+	view.stopping = true;
+	assert_true(ctl_view_live(&view, why, sizeof(why)));
 }
 
 static void test_ready(void **state)
@@ -413,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_status_json),
 		cmocka_unit_test(test_status_full_pool),
 		cmocka_unit_test(test_ready),
+		cmocka_unit_test(test_live),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_candidates),
