@@ -999,9 +999,10 @@ static void health_tick(struct pool *pool, int64_t now)
 				      (long long)pool->set.watchdog_ms);
 			wk->recycle = CAUSE_WATCHDOG;
 		} else if (wk->expire_ms >= 0 && now >= wk->expire_ms) {
-			pool_emit_log(pool, LOG_INFO, "worker %d (pid %d) reached --max-age after "
-				      "%lld s; replacing it", wk->slot, (int)wk->pid,
-				      (long long)((now - wk->started_ms) / 1000));
+			pool_emit_log(pool, LOG_INFO, "worker %d (pid %d) reached --max-age: %lld.%lld s "
+				      "old; replacing it", wk->slot, (int)wk->pid,
+				      (long long)((now - wk->started_ms) / 1000),
+				      (long long)((now - wk->started_ms) % 1000 / 100));
 			wk->recycle = CAUSE_AGE;
 		}
 	}
@@ -1340,7 +1341,9 @@ void pool_spawned(struct pool *pool, int w, pid_t pid, int err, int64_t now)
 	wk->deadline_ms = now + (pool->set.ready_by_delay ? pool->set.ready_delay_ms
 							  : pool->set.ready_timeout_ms);
 	pool_emit_log(pool, LOG_INFO, "worker %d started (pid %d%s)", wk->slot, (int)pid,
-		      wk->candidate ? ", new version" : "");
+		      !wk->candidate ? ""
+		      : pool->rep.active && wk->slot == pool->rep.slot ? ", its replacement"
+								    : ", new version");
 	if (pool->phase != PH_RUNNING && pool->phase != PH_STOP_DELAY) {
 		begin_stop(pool, w, WHY_SHUTDOWN, now);
 	} else if (wk->why != WHY_NONE) {
