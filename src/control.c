@@ -721,7 +721,8 @@ static int bind_path(struct ctl_server *s, const char *path)
 	s->lfd = fd;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
-	snprintf(s->path, sizeof(s->path), "%s", path);
+	/* From the copy whose length was checked, which the compiler can see fits. */
+	snprintf(s->path, sizeof(s->path), "%s", addr.sun_path);
 	return 0;
 fail:
 	close(fd);

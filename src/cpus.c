@@ -115,8 +115,10 @@ static int quota_v1(const char *dir)
 		return 0;
 	if (read_small(path, buf, sizeof(buf)) < 0 || parse_long(buf, &quota) < 0)
 		return 0;
-	snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
-	if (read_small(path, buf, sizeof(buf)) == 0 && parse_long(buf, &period) < 0)
+	/* One byte longer than the quota's name, so it may not fit: then, as when it cannot be
+	 * read, the default period. */
+	if (snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir) < (int)sizeof(path) &&
+	    read_small(path, buf, sizeof(buf)) == 0 && parse_long(buf, &period) < 0)
 		return 0;
 	return cpus_from_quota(quota, period);
 }

@@ -239,11 +239,13 @@ static void puts_(struct sbuf *b, const char *s)
 	put(b, s, strlen(s));
 }
 
-static void putf(struct sbuf *b, const char *fmt, long long v)
+/* s, then v in decimal: the format stays a literal, which the compiler checks against v. */
+static void put_num(struct sbuf *b, const char *s, long long v)
 {
 	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), fmt, v);
+	int n = snprintf(tmp, sizeof(tmp), "%lld", v);
 
+	puts_(b, s);
 	put(b, tmp, (size_t)n);
 }
 
@@ -280,14 +282,14 @@ static void put_key(struct sbuf *b, const struct nipc_server *q)
 		put_escaped(b, q->address);
 	else
 		puts_(b, "null");
-	putf(b, ":%lld", q->port);
+	put_num(b, ":", q->port);
 	put(b, ":", 1);
 	puts_(b, type_text(q->type));
 	if (q->fd >= 0)
-		putf(b, ":%lld", q->fd);
+		put_num(b, ":", q->fd);
 	else
 		puts_(b, ":undefined");
-	putf(b, ":%lld", q->index);
+	put_num(b, ":", q->index);
 	put(b, "\"", 1);
 }
 
@@ -319,13 +321,14 @@ static int reply(struct nipc_conn *c, const struct nipc_server *q, int sock_fd, 
 	if (sock_fd >= 0)
 		puts_(&b, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":");
 	puts_(&b, "{\"cmd\":\"NODE_CLUSTER\"");
-	putf(&b, ",\"errno\":%lld", err);
+	put_num(&b, ",\"errno\":", err);
 	puts_(&b, ",\"key\":");
 	put_key(&b, q);
-	putf(&b, ",\"ack\":%lld", q->seq);
+	put_num(&b, ",\"ack\":", q->seq);
 	puts_(&b, ",\"data\":");
 	puts_(&b, data);
-	putf(&b, ",\"seq\":%lld}", c->seq);
+	put_num(&b, ",\"seq\":", c->seq);
+	puts_(&b, "}");
 	if (sock_fd >= 0)
 		puts_(&b, "}");
 	puts_(&b, "\n");

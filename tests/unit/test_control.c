@@ -1110,7 +1110,7 @@ static void test_client_other_uid(void **state)
 	}
 	close(pipefd[1]);
 	st = wait_child(pid);
-	read(pipefd[0], buf, sizeof(buf) - 1);
+	assert_true(read(pipefd[0], buf, sizeof(buf) - 1) > 0);
 	close(pipefd[0]);
 	assert_int_equal(st, 1);
 	if (!one_line(buf) || !strstr(buf, "baton ctl: permission denied: uid 65534"))
