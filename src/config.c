@@ -304,7 +304,7 @@ static int set_workers(struct config *cfg, const char *v, const char **expected)
 {
 	long n;
 
-	*expected = "a number from 1 to 256, or auto";
+	*expected = "a number from 1 to 4096, or auto";
 	if (strcasecmp(v, "auto") == 0) {
 		cfg->workers = 0;
 		return 0;

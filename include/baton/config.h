@@ -14,7 +14,7 @@
 
 /* Upper bound on worker slots: far above what a container runs, and it lets the
  * supervisor size its tables once at start-up. */
-#define CFG_MAX_WORKERS 256
+#define CFG_MAX_WORKERS 4096
 #define CFG_MAX_LISTEN 16
 /* Bounds of a --pre-start or --pre-rollout command line. */
 #define CFG_HOOK_MAX 4096

@@ -294,7 +294,7 @@ static const struct opt_case {
 } opt_cases[] = {
 	{ "workers", 'w', "BATON_WORKERS", "4", F_WORKERS, 4, NULL },
 	{ "workers", 'w', "BATON_WORKERS", "1", F_WORKERS, 1, NULL },
-	{ "workers", 'w', "BATON_WORKERS", "256", F_WORKERS, 256, NULL },
+	{ "workers", 'w', "BATON_WORKERS", "4096", F_WORKERS, 4096, NULL },
 	{ "workers", 'w', "BATON_WORKERS", "auto", F_WORKERS, 0, NULL },
 	{ "workers", 'w', "BATON_WORKERS", "AUTO", F_WORKERS, 0, NULL },
 	{ "restart", 0, "BATON_RESTART", "always", F_RESTART, RESTART_ALWAYS, NULL },
@@ -528,7 +528,7 @@ static const struct bad_case {
 	const char *value;
 } bad_cases[] = {
 	{ "workers", 'w', "BATON_WORKERS", "0" },
-	{ "workers", 'w', "BATON_WORKERS", "257" },
+	{ "workers", 'w', "BATON_WORKERS", "4097" },
 	{ "workers", 'w', "BATON_WORKERS", "abc" },
 	{ "workers", 'w', "BATON_WORKERS", "-1" },
 	{ "workers", 'w', "BATON_WORKERS", "" },

@@ -33,7 +33,7 @@ static const struct req_case req_cases[] = {
 	{ "baton/1 scale 1", 0, 0, CTL_SCALE, false, false, 1, NULL },
 	{ "baton/1 scale 4", 0, 0, CTL_SCALE, false, false, 4, NULL },
 	{ "baton/1 scale 007", 0, 0, CTL_SCALE, false, false, 7, NULL },
-	{ "baton/1 scale 256", 0, 0, CTL_SCALE, false, false, 256, NULL },
+	{ "baton/1 scale 4096", 0, 0, CTL_SCALE, false, false, 4096, NULL },
 	/* Empty, framing, bytes. */
 	{ "", 0, -EINVAL, 0, false, false, 0, "empty" },
 	{ " ", 0, -EINVAL, 0, false, false, 0, "single spaces" },
@@ -66,8 +66,8 @@ static const struct req_case req_cases[] = {
 	/* scale with bad numbers. */
 	{ "baton/1 scale", 0, -EINVAL, 0, false, false, 0, "one argument" },
 	{ "baton/1 scale 2 3", 0, -EINVAL, 0, false, false, 0, "one argument" },
-	{ "baton/1 scale 0", 0, -EINVAL, 0, false, false, 0, "from 1 to 256" },
-	{ "baton/1 scale 257", 0, -EINVAL, 0, false, false, 0, "from 1 to 256" },
+	{ "baton/1 scale 0", 0, -EINVAL, 0, false, false, 0, "from 1 to 4096" },
+	{ "baton/1 scale 4097", 0, -EINVAL, 0, false, false, 0, "from 1 to 4096" },
 	{ "baton/1 scale -1", 0, -EINVAL, 0, false, false, 0, "\"-1\"" },
 	{ "baton/1 scale +3", 0, -EINVAL, 0, false, false, 0, "\"+3\"" },
 	{ "baton/1 scale 3x", 0, -EINVAL, 0, false, false, 0, "not a number" },
@@ -164,8 +164,8 @@ static void test_parse_count(void **state)
 		const char *text;
 		int ret, value;
 	} cases[] = {
-		{ "1", 0, 1 },	     { "256", 0, 256 },	       { "0", -ERANGE, 0 },
-		{ "257", -ERANGE, 0 }, { "", -EINVAL, 0 },     { "-2", -EINVAL, 0 },
+		{ "1", 0, 1 },	     { "4096", 0, 4096 },	       { "0", -ERANGE, 0 },
+		{ "4097", -ERANGE, 0 }, { "", -EINVAL, 0 },     { "-2", -EINVAL, 0 },
 		{ " 2", -EINVAL, 0 },  { "2 ", -EINVAL, 0 },   { "1.5", -EINVAL, 0 },
 		{ "99999999999999999999", -ERANGE, 0 },
 	};
