@@ -335,6 +335,33 @@ static bool baton_found(void *arg)
 	}
 }
 
+/* Does the test choose baton's control socket itself (a test of --control or of
+ * BATON_CONTROL)? Then ctl gets the path it chose, when one is named on the command line. */
+static bool names_control(const char *const args[], const char *const env[], char *ctl,
+			 size_t len)
+{
+	for (int i = 0; args && args[i]; i++) {
+		if (strcmp(args[i], "--") == 0)
+			break;
+		if (strcmp(args[i], "--control") == 0) {
+			if (args[i + 1])
+				snprintf(ctl, len, "%s", args[i + 1]);
+			return true;
+		}
+		if (strncmp(args[i], "--control=", 10) == 0) {
+			snprintf(ctl, len, "%s", args[i] + 10);
+			return true;
+		}
+	}
+	for (int i = 0; env && env[i]; i++) {
+		if (strncmp(env[i], "BATON_CONTROL=", 14) == 0) {
+			snprintf(ctl, len, "%s", env[i] + 14);
+			return true;
+		}
+	}
+	return false;
+}
+
 void bt_start(struct bt *b, int flags, const char *const args[], const char *const env[])
 {
 	const char *argv[64];
@@ -348,6 +375,8 @@ void bt_start(struct bt *b, int flags, const char *const args[], const char *con
 	assert_non_null(mkdtemp(b->dir));
 	snprintf(b->log, sizeof(b->log), "%s/stderr", b->dir);
 	snprintf(b->out, sizeof(b->out), "%s/stdout", b->dir);
+	snprintf(b->ctl, sizeof(b->ctl), "%s/ctl.sock", b->dir);
+	assert_false((flags & BT_PLAIN) && (flags & BT_DEFAULT_CONTROL));
 
 	if (!(flags & BT_PLAIN)) {
 		argv[argc++] = "unshare";
@@ -355,7 +384,22 @@ void bt_start(struct bt *b, int flags, const char *const args[], const char *con
 		argv[argc++] = "--fork";
 		argv[argc++] = "--mount-proc";
 	}
+	if (flags & BT_DEFAULT_CONTROL) {
+		/* --mount-proc gave baton a mount namespace with private propagation: a tmpfs on
+		 * /run there is seen by nobody else. sh execs baton, so baton is still unshare's
+		 * child. A failed mount ends the run with status 97 before baton starts. */
+		argv[argc++] = "sh";
+		argv[argc++] = "-c";
+		argv[argc++] = "mount -t tmpfs -o size=1m,mode=0755 baton-test-run /run || exit 97; "
+			       "exec \"$0\" \"$@\"";
+		snprintf(b->ctl, sizeof(b->ctl), "/run/baton.sock");
+	}
 	argv[argc++] = bt_baton();
+	if (!(flags & BT_DEFAULT_CONTROL) && !names_control(args, env, b->ctl, sizeof(b->ctl))) {
+		/* First, so that it stays among the options whatever the test's args are. */
+		argv[argc++] = "--control";
+		argv[argc++] = b->ctl;
+	}
 	for (int i = 0; args && args[i] && argc < 63; i++)
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
@@ -635,4 +679,152 @@ int bt_sh(char *out, size_t len, const char *fmt, ...)
 	}
 	status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int vsh(char *out, size_t len, const char *prefix, const char *fmt, va_list ap)
+{
+	char cmd[4096];
+	int n = snprintf(cmd, sizeof(cmd), "%s", prefix);
+
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+	return bt_sh(out, len, "%s", cmd);
+}
+
+int bt_ctl(struct bt *b, char *out, size_t len, const char *fmt, ...)
+{
+	char args[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return bt_sh(out, len, "timeout 30 %s ctl --socket %s %s 2>&1", bt_baton(), b->ctl, args);
+}
+
+int bt_ns_sh(struct bt *b, char *out, size_t len, const char *fmt, ...)
+{
+	char prefix[128];
+	va_list ap;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "nsenter --target %d --mount -- ", (int)b->baton);
+	va_start(ap, fmt);
+	r = vsh(out, len, prefix, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static char spare_dir[64];
+
+static void spare_remove(void)
+{
+	char cmd[128];
+
+	if (spare_dir[0] && getenv("BT_KEEP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spare_dir);
+		(void)!system(cmd);
+	}
+}
+
+const char *bt_spare_control(void)
+{
+	static char path[128];
+
+	if (!spare_dir[0]) {
+		snprintf(spare_dir, sizeof(spare_dir), "/tmp/baton-test.XXXXXX");
+		assert_non_null(mkdtemp(spare_dir));
+		atexit(spare_remove);
+		snprintf(path, sizeof(path), "%s/ctl.sock", spare_dir);
+	}
+	return path;
+}
+
+struct pid_arg {
+	pid_t pid;
+	int *status;
+};
+
+static bool pid_cond(void *arg)
+{
+	struct pid_arg *a = arg;
+
+	return waitpid(a->pid, a->status, WNOHANG) == a->pid;
+}
+
+bool bt_wait_pid(pid_t pid, int *status, int timeout_ms)
+{
+	int dummy;
+	struct pid_arg a = { pid, status ? status : &dummy };
+
+	return bt_poll(pid_cond, &a, timeout_ms);
+}
+
+struct peer_arg {
+	pid_t pid;
+	int port;
+};
+
+/* Socket inodes of pid's fds, up to max. */
+static int socket_inodes(pid_t pid, unsigned long *inodes, int max)
+{
+	char path[64], target[64];
+	DIR *dir;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir)) && n < max) {
+		char link[64 + sizeof(de->d_name)];
+		ssize_t l;
+
+		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+		l = readlink(link, target, sizeof(target) - 1);
+		if (l <= 0)
+			continue;
+		target[l] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inodes[n]) == 1)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+static bool peer_cond(void *arg)
+{
+	struct peer_arg *a = arg;
+	unsigned long inodes[1024];
+	int n = socket_inodes(a->pid, inodes, 1024);
+	char *tcp, *line;
+	bool found = false;
+
+	if (n == 0)
+		return false;
+	tcp = bt_read_file("/proc/net/tcp");
+	if (!tcp)
+		return false;
+	for (line = strchr(tcp, '\n'); line && !found; line = strchr(line + 1, '\n')) {
+		unsigned rport, st;
+		unsigned long ino;
+
+		/* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line + 1, "%*s %*x:%*x %*x:%x %x %*s %*s %*s %*u %*u %lu", &rport, &st,
+			   &ino) != 3)
+			continue;
+		if (st != 1 /* ESTABLISHED */ || rport != (unsigned)a->port)
+			continue;
+		for (int i = 0; i < n && !found; i++)
+			found = inodes[i] == ino;
+	}
+	free(tcp);
+	return found;
+}
+
+bool bt_wait_tcp_peer(pid_t pid, int port, int timeout_ms)
+{
+	struct peer_arg a = { pid, port };
+
+	return bt_poll(peer_cond, &a, timeout_ms);
 }
