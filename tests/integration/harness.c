@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -759,72 +762,62 @@ bool bt_wait_pid(pid_t pid, int *status, int timeout_ms)
 	return bt_poll(pid_cond, &a, timeout_ms);
 }
 
-struct peer_arg {
-	pid_t pid;
-	int port;
-};
-
-/* Socket inodes of pid's fds, up to max. */
-static int socket_inodes(pid_t pid, unsigned long *inodes, int max)
+/* A client's connection to 127.0.0.1:port is open: a TCP socket whose remote port is port,
+ * past the handshake and not yet gone. Asked of the kernel through sock_diag, which walks
+ * only the states asked for: /proc/net/tcp lists every TIME_WAIT socket too, and after a few
+ * load tests on a shared machine it holds tens of thousands, one read of it then taking
+ * seconds. A client that closes at once (`Connection: close`) holds each socket a few ms,
+ * too short to match its inodes to its pid: any client of the port counts, and only the
+ * test's own load may talk to it. */
+static bool client_cond(void *arg)
 {
-	char path[64], target[64];
-	DIR *dir;
-	struct dirent *de;
-	int n = 0;
+	enum {
+		STATES = 1 << 1 | 1 << 4 | 1 << 5 | 1 << 8 | 1 << 9 | 1 << 11, /* ESTABLISHED,
+			FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING */
+	};
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = AF_INET, .sdiag_protocol = IPPROTO_TCP, .idiag_states = STATES },
+	};
+	struct timeval tv = { .tv_sec = 5 };
+	int port = *(int *)arg, fd;
+	bool found = false, done = false;
+	static char buf[32768] __attribute__((aligned(8)));
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir)) && n < max) {
-		char link[64 + sizeof(de->d_name)];
-		ssize_t l;
-
-		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
-		l = readlink(link, target, sizeof(target) - 1);
-		if (l <= 0)
-			continue;
-		target[l] = '\0';
-		if (sscanf(target, "socket:[%lu]", &inodes[n]) == 1)
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
-static bool peer_cond(void *arg)
-{
-	struct peer_arg *a = arg;
-	unsigned long inodes[1024];
-	int n = socket_inodes(a->pid, inodes, 1024);
-	char *tcp, *line;
-	bool found = false;
-
-	if (n == 0)
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
 		return false;
-	tcp = bt_read_file("/proc/net/tcp");
-	if (!tcp)
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+		close(fd);
 		return false;
-	for (line = strchr(tcp, '\n'); line && !found; line = strchr(line + 1, '\n')) {
-		unsigned rport, st;
-		unsigned long ino;
-
-		/* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
-		if (sscanf(line + 1, "%*s %*x:%*x %*x:%x %x %*s %*s %*s %*u %*u %lu", &rport, &st,
-			   &ino) != 3)
-			continue;
-		if (st != 1 /* ESTABLISHED */ || rport != (unsigned)a->port)
-			continue;
-		for (int i = 0; i < n && !found; i++)
-			found = inodes[i] == ino;
 	}
-	free(tcp);
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (n <= 0)
+			break;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (ntohs(m->id.idiag_dport) == port)
+				found = true;
+		}
+	}
+	close(fd);
 	return found;
 }
 
-bool bt_wait_tcp_peer(pid_t pid, int port, int timeout_ms)
+bool bt_wait_tcp_client(int port, int timeout_ms)
 {
-	struct peer_arg a = { pid, port };
-
-	return bt_poll(peer_cond, &a, timeout_ms);
+	return bt_poll(client_cond, &port, timeout_ms);
 }

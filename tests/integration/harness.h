@@ -104,9 +104,9 @@ int bt_ns_sh(struct bt *b, char *out, size_t len, const char *fmt, ...)
 /* Wait up to timeout_ms for child pid to exit (waitpid); *status gets the wait status. */
 bool bt_wait_pid(pid_t pid, int *status, int timeout_ms);
 
-/* Wait until process pid holds an established TCP connection to 127.0.0.1:port (a load
- * generator has really started sending). */
-bool bt_wait_tcp_peer(pid_t pid, int port, int timeout_ms);
+/* Wait until some client holds a TCP connection to 127.0.0.1:port (a load generator has
+ * really started sending). Only the test's own load may talk to the port meanwhile. */
+bool bt_wait_tcp_client(int port, int timeout_ms);
 
 /* Read a whole file into a malloc'd NUL-terminated string (NULL on error). */
 char *bt_read_file(const char *path);

@@ -72,9 +72,9 @@ static void load_start(struct load *l, int port, int seconds, bool keep_alive)
 }
 
 /* The rollout must happen under load: wait until wrk holds a connection to the app. */
-static void load_running(struct bt *b, struct load *l, int port)
+static void load_running(struct bt *b, int port)
 {
-	if (!bt_wait_tcp_peer(l->pid, port, 10000)) {
+	if (!bt_wait_tcp_client(port, 10000)) {
 		bt_dump(b);
 		fail_msg("wrk never connected to port %d", port);
 	}
@@ -138,7 +138,7 @@ static void rollouts_under_load(const char *workers, const char *ready, bool kee
 	set_version("v1");
 	start_app(&b, port, workers, ready, "20s");
 	load_start(&l, port, 8, keep_alive);
-	load_running(&b, &l, port);
+	load_running(&b, port);
 	for (int i = 2; i <= 4; i++) {
 		snprintf(needle, sizeof(needle), "v%d", i);
 		set_version(needle);
@@ -213,7 +213,7 @@ static void broken_deploy(const char *version, const char *expect_log)
 	start_app(&b, port, "2", "fd", "3s");
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
-	load_running(&b, &l, port);
+	load_running(&b, port);
 	set_version(version);
 	bt_signal(&b, SIGHUP);
 	if (!bt_wait_log(&b, expect_log, 20000)) {
@@ -248,7 +248,7 @@ static void test_failing_pre_rollout_keeps_serving(void **state)
 	}
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
-	load_running(&b, &l, port);
+	load_running(&b, port);
 	set_version("v2");
 	bt_signal(&b, SIGHUP);
 	if (!bt_wait_log(&b, "the pre-rollout command exited with status 4; rollout not started",
