@@ -71,7 +71,40 @@ static void load_start(struct load *l, int port, int seconds, bool keep_alive)
 	}
 }
 
-/* The rollout must happen under load: wait until wrk holds a connection to the app. */
+struct all_ready_arg {
+	struct bt *b;
+	int n;
+};
+
+/* Every one of the n workers is ready, as baton reports it. */
+static bool all_ready(void *arg)
+{
+	struct all_ready_arg *a = arg;
+	char out[8192], *p = out;
+	int ready = 0;
+
+	if (bt_ctl(a->b, out, sizeof(out), "status --json") != 0)
+		return false;
+	while ((p = strstr(p, "\"state\":\"ready\""))) {
+		ready++;
+		p++;
+	}
+	return ready == a->n;
+}
+
+/* The rollout must start from a pool whose every worker is ready: the app answering means
+ * one is, and a slow start of another must not become part of the test. */
+static void all_workers_ready(struct bt *b, int workers)
+{
+	struct all_ready_arg a = { b, workers };
+
+	if (!bt_poll(all_ready, &a, 20000)) {
+		bt_dump(b);
+		fail_msg("the %d old workers never were all ready", workers);
+	}
+}
+
+/* ... and under load: wrk holds a connection to the app. */
 static void load_running(struct bt *b, int port)
 {
 	if (!bt_wait_tcp_client(port, 10000)) {
@@ -137,6 +170,7 @@ static void rollouts_under_load(const char *workers, const char *ready, bool kee
 
 	set_version("v1");
 	start_app(&b, port, workers, ready, "20s");
+	all_workers_ready(&b, atoi(workers));
 	load_start(&l, port, 8, keep_alive);
 	load_running(&b, port);
 	for (int i = 2; i <= 4; i++) {
@@ -191,9 +225,13 @@ static void old_workers_still_serve(struct bt *b, int port, const pid_t before[2
 	pid_t after[2];
 	char body[256];
 
-	assert_true(bt_wait_children(b, 2, after, 10000));
-	assert_true((after[0] == before[0] && after[1] == before[1]) ||
-		    (after[0] == before[1] && after[1] == before[0]));
+	if (!bt_wait_children(b, 2, after, 10000) ||
+	    !((after[0] == before[0] && after[1] == before[1]) ||
+	      (after[0] == before[1] && after[1] == before[0]))) {
+		bt_dump(b);
+		fail_msg("workers %d %d before, %d %d after", (int)before[0], (int)before[1],
+			 (int)after[0], (int)after[1]);
+	}
 	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
 	assert_memory_equal(body, "v1 ", 3);
 	bt_signal(b, SIGTERM);
@@ -211,6 +249,7 @@ static void broken_deploy(const char *version, const char *expect_log)
 
 	set_version("v1");
 	start_app(&b, port, "2", "fd", "3s");
+	all_workers_ready(&b, 2);
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
 	load_running(&b, port);
@@ -246,6 +285,7 @@ static void test_failing_pre_rollout_keeps_serving(void **state)
 		bt_dump(&b);
 		fail_msg("the app does not answer");
 	}
+	all_workers_ready(&b, 2);
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
 	load_running(&b, port);
