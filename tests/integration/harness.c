@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -335,6 +338,33 @@ static bool baton_found(void *arg)
 	}
 }
 
+/* Does the test choose baton's control socket itself (a test of --control or of
+ * BATON_CONTROL)? Then ctl gets the path it chose, when one is named on the command line. */
+static bool names_control(const char *const args[], const char *const env[], char *ctl,
+			 size_t len)
+{
+	for (int i = 0; args && args[i]; i++) {
+		if (strcmp(args[i], "--") == 0)
+			break;
+		if (strcmp(args[i], "--control") == 0) {
+			if (args[i + 1])
+				snprintf(ctl, len, "%s", args[i + 1]);
+			return true;
+		}
+		if (strncmp(args[i], "--control=", 10) == 0) {
+			snprintf(ctl, len, "%s", args[i] + 10);
+			return true;
+		}
+	}
+	for (int i = 0; env && env[i]; i++) {
+		if (strncmp(env[i], "BATON_CONTROL=", 14) == 0) {
+			snprintf(ctl, len, "%s", env[i] + 14);
+			return true;
+		}
+	}
+	return false;
+}
+
 void bt_start(struct bt *b, int flags, const char *const args[], const char *const env[])
 {
 	const char *argv[64];
@@ -348,6 +378,8 @@ void bt_start(struct bt *b, int flags, const char *const args[], const char *con
 	assert_non_null(mkdtemp(b->dir));
 	snprintf(b->log, sizeof(b->log), "%s/stderr", b->dir);
 	snprintf(b->out, sizeof(b->out), "%s/stdout", b->dir);
+	snprintf(b->ctl, sizeof(b->ctl), "%s/ctl.sock", b->dir);
+	assert_false((flags & BT_PLAIN) && (flags & BT_DEFAULT_CONTROL));
 
 	if (!(flags & BT_PLAIN)) {
 		argv[argc++] = "unshare";
@@ -355,7 +387,22 @@ void bt_start(struct bt *b, int flags, const char *const args[], const char *con
 		argv[argc++] = "--fork";
 		argv[argc++] = "--mount-proc";
 	}
+	if (flags & BT_DEFAULT_CONTROL) {
+		/* --mount-proc gave baton a mount namespace with private propagation: a tmpfs on
+		 * /run there is seen by nobody else. sh execs baton, so baton is still unshare's
+		 * child. A failed mount ends the run with status 97 before baton starts. */
+		argv[argc++] = "sh";
+		argv[argc++] = "-c";
+		argv[argc++] = "mount -t tmpfs -o size=1m,mode=0755 baton-test-run /run || exit 97; "
+			       "exec \"$0\" \"$@\"";
+		snprintf(b->ctl, sizeof(b->ctl), "/run/baton.sock");
+	}
 	argv[argc++] = bt_baton();
+	if (!(flags & BT_DEFAULT_CONTROL) && !names_control(args, env, b->ctl, sizeof(b->ctl))) {
+		/* First, so that it stays among the options whatever the test's args are. */
+		argv[argc++] = "--control";
+		argv[argc++] = b->ctl;
+	}
 	for (int i = 0; args && args[i] && argc < 63; i++)
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
@@ -635,4 +682,142 @@ int bt_sh(char *out, size_t len, const char *fmt, ...)
 	}
 	status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int vsh(char *out, size_t len, const char *prefix, const char *fmt, va_list ap)
+{
+	char cmd[4096];
+	int n = snprintf(cmd, sizeof(cmd), "%s", prefix);
+
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+	return bt_sh(out, len, "%s", cmd);
+}
+
+int bt_ctl(struct bt *b, char *out, size_t len, const char *fmt, ...)
+{
+	char args[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return bt_sh(out, len, "timeout 30 %s ctl --socket %s %s 2>&1", bt_baton(), b->ctl, args);
+}
+
+int bt_ns_sh(struct bt *b, char *out, size_t len, const char *fmt, ...)
+{
+	char prefix[128];
+	va_list ap;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "nsenter --target %d --mount -- ", (int)b->baton);
+	va_start(ap, fmt);
+	r = vsh(out, len, prefix, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static char spare_dir[64];
+
+static void spare_remove(void)
+{
+	char cmd[128];
+
+	if (spare_dir[0] && getenv("BT_KEEP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spare_dir);
+		(void)!system(cmd);
+	}
+}
+
+const char *bt_spare_control(void)
+{
+	static char path[128];
+
+	if (!spare_dir[0]) {
+		snprintf(spare_dir, sizeof(spare_dir), "/tmp/baton-test.XXXXXX");
+		assert_non_null(mkdtemp(spare_dir));
+		atexit(spare_remove);
+		snprintf(path, sizeof(path), "%s/ctl.sock", spare_dir);
+	}
+	return path;
+}
+
+struct pid_arg {
+	pid_t pid;
+	int *status;
+};
+
+static bool pid_cond(void *arg)
+{
+	struct pid_arg *a = arg;
+
+	return waitpid(a->pid, a->status, WNOHANG) == a->pid;
+}
+
+bool bt_wait_pid(pid_t pid, int *status, int timeout_ms)
+{
+	int dummy;
+	struct pid_arg a = { pid, status ? status : &dummy };
+
+	return bt_poll(pid_cond, &a, timeout_ms);
+}
+
+/* A client's connection to 127.0.0.1:port is open: a TCP socket whose remote port is port,
+ * past the handshake and not yet gone. Asked of the kernel through sock_diag, which walks
+ * only the states asked for: /proc/net/tcp lists every TIME_WAIT socket too, and after a few
+ * load tests on a shared machine it holds tens of thousands, one read of it then taking
+ * seconds. A client that closes at once (`Connection: close`) holds each socket a few ms,
+ * too short to match its inodes to its pid: any client of the port counts, and only the
+ * test's own load may talk to it. */
+static bool client_cond(void *arg)
+{
+	enum {
+		STATES = 1 << 1 | 1 << 4 | 1 << 5 | 1 << 8 | 1 << 9 | 1 << 11, /* ESTABLISHED,
+			FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING */
+	};
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = AF_INET, .sdiag_protocol = IPPROTO_TCP, .idiag_states = STATES },
+	};
+	struct timeval tv = { .tv_sec = 5 };
+	int port = *(int *)arg, fd;
+	bool found = false, done = false;
+	static char buf[32768] __attribute__((aligned(8)));
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return false;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+		close(fd);
+		return false;
+	}
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (n <= 0)
+			break;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (ntohs(m->id.idiag_dport) == port)
+				found = true;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+bool bt_wait_tcp_client(int port, int timeout_ms)
+{
+	return bt_poll(client_cond, &port, timeout_ms);
 }

@@ -20,6 +20,7 @@ struct bt {
 	char dir[64];    /* private temp directory of this run */
 	char log[128];   /* baton's stderr */
 	char out[128];   /* stdout of baton and its workers */
+	char ctl[128];   /* baton's control socket: private to this run (see bt_start) */
 	bool exited;
 	int status;      /* exit code, or 128+signal */
 	bool flags_plain;
@@ -28,10 +29,17 @@ struct bt {
 enum bt_flags {
 	BT_PLAIN = 1,    /* run baton directly, not as PID 1 (subreaper mode) */
 	BT_KEEP_STDIN = 2, /* keep the test's stdin (default: /dev/null) */
+	/* Give baton no --control: it binds its default /run/baton.sock, in a mount namespace of
+	 * its own with a tmpfs on /run, so a baton of the host is never touched. Not with
+	 * BT_PLAIN. Reach it with bt_ns_sh. */
+	BT_DEFAULT_CONTROL = 4,
 };
 
 /* Start baton with args (NULL-terminated, without argv[0]) and extra env "K=V" entries
- * (NULL-terminated, may be NULL). Waits until baton has exec'd. Fails the test on error. */
+ * (NULL-terminated, may be NULL). Waits until baton has exec'd. Fails the test on error.
+ * Unless args or env name a control socket (or BT_DEFAULT_CONTROL), baton is given
+ * `--control b->ctl`, a path in the run's private directory: the host's /run/baton.sock is
+ * never bound, and two runs never share a socket. */
 void bt_start(struct bt *b, int flags, const char *const args[], const char *const env[]);
 
 /* Signal baton (host pid). */
@@ -79,6 +87,26 @@ bool bt_wait_http(int port, int timeout_ms);
 
 /* Run a shell command line; returns its exit status (or -1). Output goes to out when non-NULL. */
 int bt_sh(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* `baton ctl --socket b->ctl ARGS 2>&1` (output and errors in out), bounded by `timeout 30`; returns its exit status. */
+int bt_ctl(struct bt *b, char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* A control socket path in a private directory of this test process (created on first use,
+ * removed at exit), for a baton a test starts without bt_start (bt_sh, exec). Nothing is
+ * listening on it until such a baton runs. */
+const char *bt_spare_control(void);
+
+/* Run a shell command line inside baton's mount namespace (nsenter), as bt_sh. */
+int bt_ns_sh(struct bt *b, char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Wait up to timeout_ms for child pid to exit (waitpid); *status gets the wait status. */
+bool bt_wait_pid(pid_t pid, int *status, int timeout_ms);
+
+/* Wait until some client holds a TCP connection to 127.0.0.1:port (a load generator has
+ * really started sending). Only the test's own load may talk to the port meanwhile. */
+bool bt_wait_tcp_client(int port, int timeout_ms);
 
 /* Read a whole file into a malloc'd NUL-terminated string (NULL on error). */
 char *bt_read_file(const char *path);

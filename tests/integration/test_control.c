@@ -21,7 +21,8 @@
 
 #define W(...) (const char *const[]){ __VA_ARGS__, NULL }
 
-static char sock[128], sock_env[160];
+/* The control socket of the baton that the current test started (its private path). */
+static const char *sock = "";
 
 static int ctl(char *out, size_t len, const char *args)
 {
@@ -44,9 +45,10 @@ static bool ctl_cond(void *arg)
 static void start(struct bt *b, const char *workers, const char *cmd)
 {
 	bt_start(b, 0,
-		 W("-w", workers, "--ready", "delay:200ms", "--ready-timeout", "2s", "--control", sock,
-		   "--", "sh", "-c", cmd),
+		 W("-w", workers, "--ready", "delay:200ms", "--ready-timeout", "2s", "--", "sh", "-c",
+		   cmd),
 		 NULL);
+	sock = b->ctl;
 	{
 		struct ready_arg a = { "ready", 0 };
 
@@ -89,7 +91,8 @@ static void test_reload_wait(void **state)
 	char out[8192], flag[160], cmd[512];
 
 	(void)state;
-	snprintf(flag, sizeof(flag), "%s.broken", sock);
+	/* Beside the spare control path: a private directory of this process. */
+	snprintf(flag, sizeof(flag), "%s.broken", bt_spare_control());
 	unlink(flag);
 	snprintf(cmd, sizeof(cmd), "if [ -e %s ]; then exit 1; fi; exec sleep 1000", flag);
 	start(&b, "2", cmd);
@@ -202,7 +205,7 @@ static void test_hostile_clients(void **state)
 	assert_true(bt_wait_children(&b, 2, after, 5000));
 	assert_true((before[0] == after[0] && before[1] == after[1]) ||
 		    (before[0] == after[1] && before[1] == after[0]));
-	assert_false(bt_wait_exit(&b, 100));
+	assert_false(bt_wait_exit(&b, 0)); /* a check, not a wait */
 	assert_int_equal(ctl(out, sizeof(out), "ready"), 0);
 	bt_cleanup(&b);
 }
@@ -269,18 +272,68 @@ static void test_no_baton(void **state)
 	char out[4096];
 
 	(void)state;
-	assert_int_equal(bt_sh(out, sizeof(out), "%s ctl --socket /tmp/no-such-baton.sock status 2>&1",
-			       bt_baton()),
+	/* A path in a private directory where no baton listens. */
+	assert_int_equal(bt_sh(out, sizeof(out), "%s ctl --socket %s status 2>&1", bt_baton(),
+			       bt_spare_control()),
 			 1);
 	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
+}
+
+struct ns_ctl_arg {
+	struct bt *b;
+	char *out;
+	size_t len;
+};
+
+static bool ns_ctl_status(void *arg)
+{
+	struct ns_ctl_arg *a = arg;
+
+	return bt_ns_sh(a->b, a->out, a->len, "env -u BATON_CONTROL %s ctl status 2>&1",
+			bt_baton()) == 0;
+}
+
+/* With no --control, baton binds /run/baton.sock and `baton ctl` finds it there without
+ * --socket. Run where it cannot meet a baton of the host: its own mount namespace, with a
+ * tmpfs on /run (BT_DEFAULT_CONTROL). */
+static void test_default_path_in_private_run(void **state)
+{
+	struct bt b;
+	char out[4096];
+
+	(void)state;
+	bt_start(&b, BT_DEFAULT_CONTROL, W("-w", "1", "--", "sleep", "1000"), NULL);
+	if (b.exited) {
+		bt_dump(&b);
+		bt_cleanup(&b);
+		fprintf(stderr, "skipped: no private /run here (mount of a tmpfs on it failed)\n");
+		skip();
+	}
+	if (!bt_wait_log(&b, "worker 1 started", 10000)) {
+		bt_dump(&b);
+		fail_msg("no worker");
+	}
+	/* The socket shows up inside, where ctl's default lookup finds it. */
+	{
+		struct ns_ctl_arg a = { &b, out, sizeof(out) };
+
+		if (!bt_poll(ns_ctl_status, &a, 10000)) {
+			bt_dump(&b);
+			fail_msg("`baton ctl status` without --socket: %s", out);
+		}
+	}
+	assert_int_equal(bt_ns_sh(&b, NULL, 0, "test -S /run/baton.sock"), 0);
+	assert_non_null(strstr(out, "worker"));
+	bt_signal(&b, SIGTERM);
+	assert_true(bt_wait_exit(&b, 10000));
+	assert_int_equal(b.status, 0);
+	bt_cleanup(&b);
 }
 
 static int setup(void **state)
 {
 	(void)state;
 	signal(SIGPIPE, SIG_IGN); /* a hostile client's write may meet a closed connection */
-	snprintf(sock, sizeof(sock), "/tmp/baton-ctl-test.%d.sock", (int)getpid());
-	snprintf(sock_env, sizeof(sock_env), "BATON_CONTROL=%s", sock);
 	return 0;
 }
 
@@ -293,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_drain_wait_as_prestop),
 		cmocka_unit_test(test_hostile_clients),
 		cmocka_unit_test(test_idle_flood_never_locks_out),
+		cmocka_unit_test(test_default_path_in_private_run),
 	};
 
 	return cmocka_run_group_tests_name("integration: control", tests, setup, NULL);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,11 @@ static void expect_exit(struct bt *b, int status, int timeout_ms)
 	assert_int_equal(b->status, status);
 }
 
+static bool only_two_left(void *arg)
+{
+	return bt_ns_procs(arg) == 2;
+}
+
 /* Thousands of orphans that exit at once become zombies of PID 1: none may be left. */
 static void test_reaps_thousands_of_orphans(void **state)
 {
@@ -41,9 +47,8 @@ static void test_reaps_thousands_of_orphans(void **state)
 	bt_start(&b, 0, W("-w", "2", "--", bt_helper("worker"), "-z", "1500"), NULL);
 	assert_true(bt_wait_out_n(&b, "zombies done", 2, 60000));
 	/* Only the two workers remain in the namespace once every zombie is reaped. */
-	for (int i = 0; i < 500 && bt_ns_procs(&b) != 2; i++)
-		usleep(10000);
-	assert_int_equal(bt_ns_procs(&b), 2);
+	if (!bt_poll(only_two_left, &b, 20000))
+		assert_int_equal(bt_ns_procs(&b), 2);
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
 	bt_cleanup(&b);
@@ -243,7 +248,7 @@ static void test_pre_rollout(void **state)
 			fail_msg("rollout %d did not complete", i);
 		}
 	}
-	assert_true(bt_wait_out_n(&b, "pre-rollout ran", 2, 1000));
+	assert_true(bt_wait_out_n(&b, "pre-rollout ran", 2, 10000));
 	log = bt_read_file(b.log);
 	assert_non_null(log);
 	assert_true(strstr(log, "--pre-rollout: running") < strstr(log, "rollout of generation 2"));
@@ -320,12 +325,17 @@ static void test_workers_auto_uses_cpus(void **state)
 	int rc;
 
 	(void)state;
-	rc = bt_sh(out, sizeof(out), "timeout 10 taskset -c 0 %s -w auto --restart never -- true 2>&1",
-		   bt_baton());
+	/* Started without bt_start: the private control path is given here. */
+	rc = bt_sh(out, sizeof(out),
+		   "timeout 10 taskset -c 0 %s --control %s -w auto --restart never -- true 2>&1",
+		   bt_baton(), bt_spare_control());
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "workers: auto = 1 "));
-	assert_int_equal(bt_sh(out, sizeof(out), "timeout 10 taskset -c 0 %s -w auto --restart never -- "
-				   "sh -c 'echo id=$BATON_WORKER_ID' 2>/dev/null", bt_baton()), 0);
+	assert_int_equal(bt_sh(out, sizeof(out),
+			       "timeout 10 taskset -c 0 %s --control %s -w auto --restart never -- "
+			       "sh -c 'echo id=$BATON_WORKER_ID' 2>/dev/null",
+			       bt_baton(), bt_spare_control()),
+			 0);
 	assert_string_equal(out, "id=1\n");
 }
 
@@ -337,10 +347,11 @@ static void test_restart_and_backoff(void **state)
 	pid_t first, second;
 
 	(void)state;
-	bt_start(&b, 0, W("--ready", "delay:100ms", "--", bt_helper("worker")), NULL);
+	bt_start(&b, 0, W("-v", "--ready", "delay:100ms", "--", bt_helper("worker")), NULL);
 	assert_true(bt_wait_children(&b, 1, &first, 10000));
 	assert_true(bt_wait_out_n(&b, "started", 1, 10000));
-	usleep(300 * 1000); /* let it become ready (delay:100ms) */
+	/* Killed once ready (delay:100ms), so that it counts as a worker that served. */
+	assert_true(bt_wait_log(&b, ") ready after", 10000));
 	kill(first, SIGKILL);
 	assert_true(bt_wait_log(&b, "restarting worker 1 in 0 ms", 10000));
 	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
@@ -540,7 +551,7 @@ static void test_orphans_terminated_on_stop(void **state)
 	assert_true(bt_wait_out_n(&b, "orphan ", 3, 10000));
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
-	assert_true(bt_wait_out_n(&b, "orphan got 15", 3, 2000));
+	assert_true(bt_wait_out_n(&b, "orphan got 15", 3, 10000));
 	bt_cleanup(&b);
 
 	/* Orphans that ignore SIGTERM: baton waits --term-timeout for them, then SIGKILLs them,
@@ -564,12 +575,32 @@ static void test_orphans_terminated_on_stop(void **state)
 }
 
 /* Not PID 1: baton makes itself a subreaper, so orphans come back to it and are reaped. */
+struct reparent_arg {
+	pid_t pid, parent;
+};
+
+static bool reparented(void *arg)
+{
+	struct reparent_arg *a = arg;
+	char path[64], *text, *p;
+	int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)a->pid);
+	text = bt_read_file(path);
+	if (!text)
+		return false;
+	p = strrchr(text, ')');
+	if (p)
+		sscanf(p + 1, " %*c %d", &ppid);
+	free(text);
+	return ppid == a->parent;
+}
+
 static void test_subreaper_when_not_pid1(void **state)
 {
 	struct bt b;
 	char *out;
 	int orphan = 0;
-	char path[64], stat[256];
 
 	(void)state;
 	bt_start(&b, BT_PLAIN, W("--", bt_helper("worker"), "-o", "1"), NULL);
@@ -579,28 +610,19 @@ static void test_subreaper_when_not_pid1(void **state)
 	sscanf(strstr(out, "orphan "), "orphan %d", &orphan);
 	free(out);
 	assert_true(orphan > 0);
-	snprintf(path, sizeof(path), "/proc/%d/stat", orphan);
 	{
 		/* The orphan is printed before its parent, the worker, exits: it comes back to
 		 * baton a moment later. */
-		int64_t deadline = bt_now_ms() + 10000;
-		int ppid = 0;
+		struct reparent_arg a = { orphan, b.baton };
 
-		do {
-			char *text = bt_read_file(path);
-
-			assert_non_null(text);
-			snprintf(stat, sizeof(stat), "%s", strrchr(text, ')') + 1);
-			free(text);
-			sscanf(stat, " %*c %d", &ppid);
-			if (ppid != b.baton)
-				usleep(20000);
-		} while (ppid != b.baton && bt_now_ms() < deadline);
-		assert_int_equal(ppid, b.baton);
+		if (!bt_poll(reparented, &a, 10000)) {
+			bt_dump(&b);
+			fail_msg("orphan %d never became baton's child", orphan);
+		}
 	}
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
-	assert_true(bt_wait_out_n(&b, "orphan got 15", 1, 2000));
+	assert_true(bt_wait_out_n(&b, "orphan got 15", 1, 10000));
 	bt_cleanup(&b);
 }
 
@@ -624,8 +646,8 @@ static void test_child_is_clean(void **state)
 	{
 		char out2[4096];
 		int rc = bt_sh(out2, sizeof(out2),
-			       "sh -c \"trap '' INT QUIT; exec timeout 10 %s --restart never -- %s -f -e 0:0\" 2>/dev/null",
-			       bt_baton(), bt_helper("worker"));
+			       "sh -c \"trap '' INT QUIT; exec timeout 10 %s --control %s --restart never -- %s -f -e 0:0\" 2>/dev/null",
+			       bt_baton(), bt_spare_control(), bt_helper("worker"));
 
 		if (rc != 0 || !strstr(out2, "SigIgn:\t0000000000000000"))
 			fprintf(stderr, "output: %s\n", out2);
@@ -634,27 +656,46 @@ static void test_child_is_clean(void **state)
 	}
 }
 
+static bool asleep_in_epoll(void *arg)
+{
+	pid_t pid = *(pid_t *)arg;
+	char path[64], *wchan;
+	bool asleep;
+
+	if (bt_proc_state(pid) != 'S')
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	wchan = bt_read_file(path);
+	/* A kernel that hides wchan shows "0": the state alone must do then. */
+	asleep = !wchan || strcmp(wchan, "0") == 0 || strstr(wchan, "epoll") || strstr(wchan, "ep_poll");
+	free(wchan);
+	return asleep;
+}
+
 /* Idle means asleep: no wake-ups while workers run and nothing happens. */
 static void test_zero_idle_wakeups(void **state)
 {
 	struct bt b;
-	char before[32], after[32], ctl[64];
+	char before[32], after[32];
 
 	(void)state;
-	/* A control socket of its own: the machine's /run/baton.sock may be polled by others. */
-	snprintf(ctl, sizeof(ctl), "/tmp/baton-idle-%d.sock", (int)getpid());
-	bt_start(&b, 0, W("-w", "2", "--ready", "delay:100ms", "--control", ctl, "--",
-			  bt_helper("worker")), NULL);
+	/* The harness gives baton a control socket of its own: nobody else polls it. */
+	bt_start(&b, 0, W("-v", "-w", "2", "--ready", "delay:100ms", "--", bt_helper("worker")),
+		 NULL);
 	assert_true(bt_wait_out_n(&b, "started", 2, 10000));
-	usleep(500 * 1000); /* past the readiness delay: nothing is scheduled any more */
+	/* Both past the readiness delay: nothing is scheduled any more. Then baton goes back to
+	 * its epoll wait, which is itself a voluntary switch: count from there. */
+	assert_true(bt_wait_log_n(&b, ") ready after", 2, 10000));
+	assert_true(bt_poll(asleep_in_epoll, &b.baton, 10000));
 	assert_true(bt_proc_status(b.baton, "voluntary_ctxt_switches", before, sizeof(before)));
+	/* A fixed time on purpose: what is tested is that nothing at all happens during it, and
+	 * no condition can end that wait earlier. */
 	sleep(3);
 	assert_true(bt_proc_status(b.baton, "voluntary_ctxt_switches", after, sizeof(after)));
 	assert_int_equal(atol(before), atol(after));
 	bt_signal(&b, SIGTERM);
 	expect_exit(&b, 0, 10000);
 	bt_cleanup(&b);
-	unlink(ctl);
 }
 
 static void test_bad_input_exits_2(void **state)
@@ -724,64 +765,108 @@ static void test_bad_input_exits_2(void **state)
 	}
 }
 
+struct term {
+	int master;
+	pid_t pid;
+	int status;
+	char buf[4096];
+	size_t got;
+};
+
+/* Read what the terminal shows so far (and keep it drained). */
+static void term_read(struct term *t)
+{
+	ssize_t n;
+
+	while (t->got < sizeof(t->buf) - 1 &&
+	       (n = read(t->master, t->buf + t->got, sizeof(t->buf) - 1 - t->got)) > 0)
+		t->got += (size_t)n;
+	t->buf[t->got] = '\0';
+	if (t->got == sizeof(t->buf) - 1) { /* full: keep only the end */
+		memmove(t->buf, t->buf + t->got / 2, t->got - t->got / 2 + 1);
+		t->got -= t->got / 2;
+	}
+}
+
+static bool term_started(void *arg)
+{
+	struct term *t = arg;
+
+	term_read(t);
+	return strstr(t->buf, "started 1") != NULL;
+}
+
+/* The terminal's foreground process group is the worker's (led by the worker itself). */
+static bool term_worker_in_foreground(void *arg)
+{
+	struct term *t = arg;
+	char path[64], exe[PATH_MAX], want[PATH_MAX];
+	pid_t pg = tcgetpgrp(t->master);
+	ssize_t n;
+
+	term_read(t);
+	if (pg <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pg);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0 || !realpath(bt_helper("worker"), want))
+		return false;
+	exe[n] = '\0';
+	return strcmp(exe, want) == 0;
+}
+
+static bool term_exited(void *arg)
+{
+	struct term *t = arg;
+
+	term_read(t);
+	return waitpid(t->pid, &t->status, WNOHANG) == t->pid;
+}
+
 /* With a terminal and one worker, the worker gets the terminal's foreground: Ctrl-C reaches
  * it (not baton), and a worker that dies of it means "stop": baton exits 130. */
 static void test_ctrl_c_on_a_terminal(void **state)
 {
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	pid_t pid;
-	int status = -1;
-	char buf[4096];
-	size_t got = 0;
-	int64_t end;
+	static struct term t;
 
 	(void)state;
-	assert_true(master >= 0);
-	assert_int_equal(grantpt(master), 0);
-	assert_int_equal(unlockpt(master), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
+	memset(&t, 0, sizeof(t));
+	t.status = -1;
+	t.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(t.master >= 0);
+	assert_int_equal(grantpt(t.master), 0);
+	assert_int_equal(unlockpt(t.master), 0);
+	t.pid = fork();
+	assert_true(t.pid >= 0);
+	if (t.pid == 0) {
 		int slave;
 
 		setsid();
-		slave = open(ptsname(master), O_RDWR); /* becomes the controlling terminal */
+		slave = open(ptsname(t.master), O_RDWR); /* becomes the controlling terminal */
 		dup2(slave, 0);
 		dup2(slave, 1);
 		dup2(slave, 2);
 		close_range(3, ~0U, 0);
-		execlp("unshare", "unshare", "--pid", "--fork", "--mount-proc", bt_baton(), "--",
-		       bt_helper("worker"), (char *)NULL);
+		/* Started without bt_start: the private control path is given here. */
+		execlp("unshare", "unshare", "--pid", "--fork", "--mount-proc", bt_baton(),
+		       "--control", bt_spare_control(), "--", bt_helper("worker"), (char *)NULL);
 		_exit(127);
 	}
-	/* Wait until the worker runs, then type Ctrl-C. */
-	end = bt_now_ms() + 10000;
-	fcntl(master, F_SETFL, O_NONBLOCK);
-	while (bt_now_ms() < end && !strstr(buf, "started 1")) {
-		ssize_t n = read(master, buf + got, sizeof(buf) - 1 - got);
-
-		if (n > 0)
-			got += (size_t)n;
-		buf[got] = '\0';
-		usleep(10000);
+	/* Wait until the worker runs and holds the terminal's foreground, then type Ctrl-C. */
+	fcntl(t.master, F_SETFL, O_NONBLOCK);
+	if (!bt_poll(term_started, &t, 10000) || !bt_poll(term_worker_in_foreground, &t, 10000)) {
+		kill(t.pid, SIGKILL);
+		waitpid(t.pid, NULL, 0);
+		fail_msg("the worker never ran in the foreground; the terminal shows: %s", t.buf);
 	}
-	assert_non_null(strstr(buf, "started 1"));
-	usleep(100 * 1000);
-	assert_int_equal(write(master, "\003", 1), 1);
-	end = bt_now_ms() + 10000;
-	while (bt_now_ms() < end && waitpid(pid, &status, WNOHANG) != pid) {
-		ssize_t n = read(master, buf, sizeof(buf) - 1); /* keep the terminal drained */
-
-		(void)n;
-		usleep(10000);
+	assert_int_equal(write(t.master, "\003", 1), 1);
+	if (!bt_poll(term_exited, &t, 10000) || !WIFEXITED(t.status)) {
+		kill(t.pid, SIGKILL);
+		waitpid(t.pid, NULL, 0);
+		fail_msg("baton did not exit after Ctrl-C; the terminal shows: %s", t.buf);
 	}
-	if (!WIFEXITED(status)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		fail_msg("baton did not exit after Ctrl-C");
-	}
-	assert_int_equal(WEXITSTATUS(status), 130);
-	close(master);
+	assert_int_equal(WEXITSTATUS(t.status), 130);
+	close(t.master);
 }
 
 int main(void)

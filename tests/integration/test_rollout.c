@@ -71,6 +71,48 @@ static void load_start(struct load *l, int port, int seconds, bool keep_alive)
 	}
 }
 
+struct all_ready_arg {
+	struct bt *b;
+	int n;
+};
+
+/* Every one of the n workers is ready, as baton reports it. */
+static bool all_ready(void *arg)
+{
+	struct all_ready_arg *a = arg;
+	char out[8192], *p = out;
+	int ready = 0;
+
+	if (bt_ctl(a->b, out, sizeof(out), "status --json") != 0)
+		return false;
+	while ((p = strstr(p, "\"state\":\"ready\""))) {
+		ready++;
+		p++;
+	}
+	return ready == a->n;
+}
+
+/* The rollout must start from a pool whose every worker is ready: the app answering means
+ * one is, and a slow start of another must not become part of the test. */
+static void all_workers_ready(struct bt *b, int workers)
+{
+	struct all_ready_arg a = { b, workers };
+
+	if (!bt_poll(all_ready, &a, 20000)) {
+		bt_dump(b);
+		fail_msg("the %d old workers never were all ready", workers);
+	}
+}
+
+/* ... and under load: wrk holds a connection to the app. */
+static void load_running(struct bt *b, int port)
+{
+	if (!bt_wait_tcp_client(port, 10000)) {
+		bt_dump(b);
+		fail_msg("wrk never connected to port %d", port);
+	}
+}
+
 /* Wait for wrk, then check it saw traffic and not one error. */
 static void load_check(struct load *l, int timeout_ms)
 {
@@ -78,12 +120,7 @@ static void load_check(struct load *l, int timeout_ms)
 	char *out;
 	long requests = 0;
 
-	for (int waited = 0; waited < timeout_ms; waited += 20) {
-		if (waitpid(l->pid, &status, WNOHANG) == l->pid)
-			break;
-		usleep(20 * 1000);
-	}
-	if (!WIFEXITED(status)) {
+	if (!bt_wait_pid(l->pid, &status, timeout_ms) || !WIFEXITED(status)) {
 		kill(l->pid, SIGKILL);
 		waitpid(l->pid, NULL, 0);
 		fail_msg("wrk did not finish");
@@ -133,8 +170,9 @@ static void rollouts_under_load(const char *workers, const char *ready, bool kee
 
 	set_version("v1");
 	start_app(&b, port, workers, ready, "20s");
+	all_workers_ready(&b, atoi(workers));
 	load_start(&l, port, 8, keep_alive);
-	usleep(500 * 1000);
+	load_running(&b, port);
 	for (int i = 2; i <= 4; i++) {
 		snprintf(needle, sizeof(needle), "v%d", i);
 		set_version(needle);
@@ -187,9 +225,13 @@ static void old_workers_still_serve(struct bt *b, int port, const pid_t before[2
 	pid_t after[2];
 	char body[256];
 
-	assert_true(bt_wait_children(b, 2, after, 10000));
-	assert_true((after[0] == before[0] && after[1] == before[1]) ||
-		    (after[0] == before[1] && after[1] == before[0]));
+	if (!bt_wait_children(b, 2, after, 10000) ||
+	    !((after[0] == before[0] && after[1] == before[1]) ||
+	      (after[0] == before[1] && after[1] == before[0]))) {
+		bt_dump(b);
+		fail_msg("workers %d %d before, %d %d after", (int)before[0], (int)before[1],
+			 (int)after[0], (int)after[1]);
+	}
 	assert_int_equal(bt_http_get(port, "/", body, sizeof(body)), 200);
 	assert_memory_equal(body, "v1 ", 3);
 	bt_signal(b, SIGTERM);
@@ -207,9 +249,10 @@ static void broken_deploy(const char *version, const char *expect_log)
 
 	set_version("v1");
 	start_app(&b, port, "2", "fd", "3s");
+	all_workers_ready(&b, 2);
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
-	usleep(500 * 1000);
+	load_running(&b, port);
 	set_version(version);
 	bt_signal(&b, SIGHUP);
 	if (!bt_wait_log(&b, expect_log, 20000)) {
@@ -229,23 +272,23 @@ static void test_failing_pre_rollout_keeps_serving(void **state)
 	struct load l;
 	int port = bt_free_port();
 	pid_t before[2];
-	char listen[64], ctl[96], out[4096];
+	char listen[64], out[4096];
 
 	(void)state;
 	set_version("v1");
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	snprintf(ctl, sizeof(ctl), "/tmp/baton-pre-rollout.%d.sock", (int)getpid());
 	bt_start(&b, 0,
-		 W("-w", "2", "--listen", listen, "--ready", "fd", "--ready-timeout", "3s", "--control",
-		   ctl, "--pre-rollout", "sh -c 'echo migrating; exit 4'", "--", "node", app),
+		 W("-w", "2", "--listen", listen, "--ready", "fd", "--ready-timeout", "3s",
+		   "--pre-rollout", "sh -c 'echo migrating; exit 4'", "--", "node", app),
 		 W(version_env));
 	if (!bt_wait_http(port, 15000)) {
 		bt_dump(&b);
 		fail_msg("the app does not answer");
 	}
+	all_workers_ready(&b, 2);
 	assert_true(bt_wait_children(&b, 2, before, 5000));
 	load_start(&l, port, 6, false);
-	usleep(500 * 1000);
+	load_running(&b, port);
 	set_version("v2");
 	bt_signal(&b, SIGHUP);
 	if (!bt_wait_log(&b, "the pre-rollout command exited with status 4; rollout not started",
@@ -253,14 +296,12 @@ static void test_failing_pre_rollout_keeps_serving(void **state)
 		bt_dump(&b);
 		fail_msg("no failure line");
 	}
-	assert_int_equal(bt_sh(out, sizeof(out), "timeout 30 %s ctl --socket %s reload --wait 2>&1",
-			       bt_baton(), ctl), 1);
+	assert_int_equal(bt_ctl(&b, out, sizeof(out), "reload --wait"), 1);
 	assert_non_null(strstr(out, "the pre-rollout command exited with status 4"));
 	load_check(&l, 30000);
 	assert_int_equal(bt_log_count(&b, "the pre-rollout command exited with status 4"), 2);
 	assert_int_equal(bt_log_count(&b, "rollout of generation"), 0);
 	old_workers_still_serve(&b, port, before);
-	unlink(ctl);
 }
 
 static void test_broken_deploy_exits(void **state)
@@ -411,6 +452,8 @@ static void test_stop_delay_keeps_serving(void **state)
 	bt_signal(&b, SIGTERM);
 	assert_true(bt_wait_log(&b, "stopping in 2000 ms", 5000));
 	assert_int_equal(bt_http_get(port, "/", NULL, 0), 200);
+	/* A fixed time on purpose: baton must not exit during --stop-delay, and no condition can
+	 * end that wait earlier. */
 	assert_false(bt_wait_exit(&b, 1000));
 	assert_int_equal(bt_http_get(port, "/", NULL, 0), 200);
 	assert_true(bt_wait_exit(&b, 10000));

@@ -463,6 +463,23 @@ static void test_bad_input_exits_2(void **state)
 	remove_dir(dir);
 }
 
+/* fd gets a connection to 127.0.0.1:80 once something accepts there. */
+static bool port_80_connects(void *arg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int *fd = arg;
+
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return false;
+	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return true;
+	close(*fd);
+	*fd = -1;
+	return false;
+}
+
 /* The worker as nobody, without any capability, serves port 80 through baton's socket. */
 static void test_nobody_serves_port_80(void **state)
 {
@@ -495,16 +512,11 @@ static void test_nobody_serves_port_80(void **state)
 	}
 	expect_status(&b, w, "CapEff", ZERO_CAPS);
 	expect_out(&b, "probe", "uid", "65534");
-	for (int tries = 0; tries < 100; tries++) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
-		close(fd);
-		fd = -1;
-		usleep(20 * 1000);
+	fd = -1;
+	if (!bt_poll(port_80_connects, &fd, 10000)) {
+		bt_dump(&b);
+		fail_msg("127.0.0.1:80 never answered");
 	}
-	assert_true(fd >= 0);
 	{
 		struct timeval tv = { .tv_sec = 5 };
 
