@@ -2,7 +2,7 @@
  * health_app: a test app for baton's worker health checks (--watchdog, --max-memory,
  * --max-age, OOM kills).
  *
- *   health_app [-b FILE] [-m MB_PER_S] [-M FILE] [-a MB] [-i DIV] [-c MB]
+ *   health_app [-b FILE] [-m MB_PER_S] [-M FILE] [-a MB] [-i DIV] [-w MS] [-d MS] [-c MB]
  *
  *   -b FILE      hang: once FILE exists and holds this worker's slot number, the next request
  *                it accepts is never answered and the worker spins in a busy loop forever
@@ -11,6 +11,9 @@
  *   -M FILE      with -m, grow only while FILE exists
  *   -a MB        allocate and touch MB MiB at start, before becoming ready (for an OOM kill)
  *   -i DIV       send a heartbeat every WATCHDOG_USEC/DIV (default 3)
+ *   -w MS        send a heartbeat every MS milliseconds, whatever WATCHDOG_USEC says
+ *   -d MS        on SIGTERM, go on serving for MS milliseconds before leaving, as an app
+ *                finishing its work would (default 0)
  *   -c MB        never grow past MB MiB with -m (default 512), so that a baton that does not
  *                recycle cannot take a shared machine's memory
  *
@@ -19,7 +22,7 @@
  * byte on $BATON_READY_FD. When WATCHDOG_USEC is set (and WATCHDOG_PID, if set, is this
  * process) it sends heartbeats: WATCHDOG=1 to NOTIFY_SOCKET, or one more byte on the ready fd.
  * Heartbeats come from the same loop that serves, as in a single-threaded server, so that a
- * hang stops them. SIGTERM ends it with status 0 after the request in hand.
+ * hang stops them. SIGTERM ends it with status 0 after the request in hand (or after -d).
  *
  * On stdout: "started SLOT PID" at start, "hung SLOT PID" when it hangs.
  * Exit status: 0 on SIGTERM, 3 no listening socket, 4 readiness cannot be sent, 64 usage.
@@ -176,15 +179,15 @@ int main(int argc, char **argv)
 {
 	const char *hang_file = NULL, *grow_file = NULL, *wd_usec = getenv("WATCHDOG_USEC"),
 		   *wd_pid = getenv("WATCHDOG_PID");
-	long grow_mb = 0, start_mb = 0, cap_mb = 512, grown = 0, divisor = 3;
-	int64_t beat_ms = -1, next_beat = -1, next_grow = -1, hang_seen = -1;
+	long grow_mb = 0, start_mb = 0, cap_mb = 512, grown = 0, divisor = 3, drain_ms = 0;
+	int64_t beat_ms = -1, next_beat = -1, next_grow = -1, hang_seen = -1, leave_at = -1;
 	struct sigaction sa = { .sa_handler = on_term };
 	struct rlimit no_core = { 0, 0 };
 	int opt, rc;
 
 	if (getenv("BATON_WORKER_ID"))
 		slot = atoi(getenv("BATON_WORKER_ID"));
-	while ((opt = getopt(argc, argv, "b:m:M:a:i:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:m:M:a:i:w:d:c:")) != -1) {
 		switch (opt) {
 		case 'b':
 			hang_file = optarg;
@@ -200,6 +203,12 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			divisor = atol(optarg);
+			break;
+		case 'w':
+			beat_ms = atol(optarg);
+			break;
+		case 'd':
+			drain_ms = atol(optarg);
 			break;
 		case 'c':
 			cap_mb = atol(optarg);
@@ -226,12 +235,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "health_app: cannot tell baton it is ready: %s\n", strerror(-rc));
 		return 4;
 	}
-	if (wd_usec && (!wd_pid || atol(wd_pid) == (long)getpid())) {
+	if (beat_ms < 0 && wd_usec && (!wd_pid || atol(wd_pid) == (long)getpid())) {
 		beat_ms = atoll(wd_usec) / 1000 / divisor;
 		if (beat_ms < 1)
 			beat_ms = 1;
-		next_beat = now_ms() + beat_ms;
 	}
+	if (beat_ms > 0)
+		next_beat = now_ms() + beat_ms;
 	if (grow_mb > 0)
 		next_grow = now_ms() + 250;
 	/* Every worker accepts on the same socket: another one may take the connection that
@@ -241,10 +251,15 @@ int main(int argc, char **argv)
 		return 3;
 	}
 
-	while (!stopping) {
+	for (;;) {
 		struct pollfd pfd = { .fd = 3, .events = POLLIN };
 		int64_t now = now_ms(), wait = 100;
 		int c;
+
+		if (stopping && leave_at < 0)
+			leave_at = now + drain_ms;
+		if (leave_at >= 0 && now >= leave_at)
+			break;
 
 		if (next_beat >= 0 && now >= next_beat) {
 			tell_baton("WATCHDOG=1");
@@ -266,7 +281,9 @@ int main(int argc, char **argv)
 			wait = next_beat - now;
 		if (next_grow >= 0 && next_grow - now < wait)
 			wait = next_grow - now;
-		if (poll(&pfd, 1, (int)(wait < 0 ? 0 : wait)) <= 0 || stopping)
+		if (leave_at >= 0 && leave_at - now < wait)
+			wait = leave_at - now;
+		if (poll(&pfd, 1, (int)(wait < 0 ? 0 : wait)) <= 0)
 			continue;
 		c = accept4(3, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
