@@ -221,6 +221,9 @@ int main(int argc, char **argv)
 		return 64;
 	/* The watchdog's SIGABRT must not leave core files in the test's directory. */
 	setrlimit(RLIMIT_CORE, &no_core);
+	/* A client that went away, or a baton that reads no more heartbeats on the ready fd,
+	 * is an error to handle, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	/* No SA_RESTART: poll returns at once on SIGTERM. */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);

@@ -453,7 +453,8 @@ static void test_watchdog_ready_fd(void **state)
 	int old;
 
 	(void)state;
-	start_baton(&run, port, W("-w", "1", "--ready", "fd", "--watchdog", "1s", "--term-timeout", "1s"),
+	start_baton(&run, port, W("-w", "1", "--ready", "fd", "--watchdog", "1s",
+				  "--drain-timeout", "5s", "--term-timeout", "1s"),
 		    W("-w", "300"));
 	assert_true(bt_wait_children(&run, 1, &host1, 10000));
 	old = ns_pid(host1);
