@@ -273,6 +273,8 @@ int main(int argc, char **argv)
 				hang_seen = now;
 			else if (now - hang_seen >= 1000)
 				hang();
+		} else {
+			hang_seen = -1;
 		}
 		if (next_grow >= 0 && now >= next_grow) {
 			if ((!grow_file || access(grow_file, F_OK) == 0) && grown < cap_mb * MIB &&
