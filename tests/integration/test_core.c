@@ -708,7 +708,7 @@ static void test_bad_input_exits_2(void **state)
 		{ W("--bogus", "true"), "'--bogus'" },
 		{ W("-w", "0", "true"), "'0' for --workers" },
 		{ W("-w", "abc", "true"), "'abc' for --workers" },
-		{ W("-w", "257", "true"), "'257' for --workers" },
+		{ W("-w", "4097", "true"), "'4097' for --workers" },
 		{ W("--drain-timeout", "5x", "true"), "'5x' for --drain-timeout" },
 		{ W("--drain-signal", "NOPE", "true"), "'NOPE' for --drain-signal" },
 		{ W("--restart", "sometimes", "true"), "'sometimes' for --restart" },
