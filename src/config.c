@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "baton/sockets.h"
+
 #define MAX_DURATION_MS (366LL * 24 * 3600 * 1000)
 
 const char cfg_usage[] =
@@ -83,6 +85,8 @@ const char cfg_usage[] =
 	"                             (BATON_MAX_AGE, off)\n"
 	"Control and logs:\n"
 	"      --control PATH|none    control socket (BATON_CONTROL, /run/baton.sock)\n"
+	"      --metrics ADDR|off     serve Prometheus metrics (GET /metrics) on PORT, HOST:PORT\n"
+	"                             or unix:/PATH (BATON_METRICS, off)\n"
 	"  -v, --verbose              more log lines (BATON_LOG_LEVEL=debug)\n"
 	"  -q, --quiet                errors only (BATON_LOG_LEVEL=error)\n"
 	"      --log-level LEVEL      error|warn|info|debug (BATON_LOG_LEVEL, info)\n"
@@ -630,6 +634,24 @@ static int set_control(struct config *cfg, const char *v, const char **expected)
 	return 0;
 }
 
+/* Checked here so that a bad address is bad usage (2) before anything starts; the metrics
+ * module parses it again to bind it. */
+static int set_metrics(struct config *cfg, const char *v, const char **expected)
+{
+	struct sock_spec spec;
+	char err[256];
+
+	*expected = "PORT, HOST:PORT, [IPV6]:PORT, unix:/PATH or off";
+	if (!*v || strcmp(v, "off") == 0 || strcmp(v, "none") == 0) {
+		cfg->metrics = NULL;
+		return 0;
+	}
+	if (strchr(v, '=') || sock_parse(v, &spec, err, sizeof(err)) < 0)
+		return -EINVAL;
+	cfg->metrics = v;
+	return 0;
+}
+
 static int set_bool(bool *field, const char *v, const char **expected)
 {
 	*expected = "1, 0, true, false, yes or no";
@@ -800,6 +822,7 @@ static const struct option_row rows[] = {
 	{ "seccomp", 0, "BATON_SECCOMP", set_seccomp, false },
 	{ "seccomp-action", 0, "BATON_SECCOMP_ACTION", set_seccomp_action, false },
 	{ "control", 0, "BATON_CONTROL", set_control, false },
+	{ "metrics", 0, "BATON_METRICS", set_metrics, false },
 	{ "watchdog", 0, "BATON_WATCHDOG", set_watchdog, false },
 	{ "watchdog-signal", 0, "BATON_WATCHDOG_SIGNAL", set_watchdog_signal, false },
 	{ "max-memory", 0, "BATON_MAX_MEMORY", set_max_memory, false },

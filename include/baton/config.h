@@ -98,6 +98,9 @@ struct config {
 	const char *control;
 	bool control_explicit; /* given by flag or variable: no fallback */
 
+	/* --metrics: the Prometheus endpoint's address (a sockets.h form), NULL: off. */
+	const char *metrics;
+
 	bool node_cluster;
 	enum node_drain node_drain; /* with node_cluster: the drain preload, or Node's own */
 

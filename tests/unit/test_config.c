@@ -156,6 +156,7 @@ enum field {
 	F_SECCOMP,
 	F_SECCOMP_ACTION,
 	F_CONTROL,
+	F_METRICS,
 	F_PRE_START,
 	F_PRE_ROLLOUT,
 };
@@ -209,6 +210,7 @@ static const char *str_field(const struct config *c, enum field f)
 	case F_SECCOMP: return c->seccomp;
 	case F_SECCOMP_ACTION: return c->seccomp_action;
 	case F_CONTROL: return c->control;
+	case F_METRICS: return c->metrics;
 	case F_PRE_START: return c->pre_start;
 	case F_PRE_ROLLOUT: return c->pre_rollout;
 	default: return "(not a string field)";
@@ -374,6 +376,10 @@ static const struct opt_case {
 	{ "control", 0, "BATON_CONTROL", "/tmp/b.sock", F_CONTROL_EXPLICIT, true, NULL },
 	{ "control", 0, "BATON_CONTROL", "none", F_CONTROL, 0, NULL },
 	{ "control", 0, "BATON_CONTROL", "none", F_CONTROL_EXPLICIT, true, NULL },
+	{ "metrics", 0, "BATON_METRICS", "9090", F_METRICS, 0, "9090" },
+	{ "metrics", 0, "BATON_METRICS", "127.0.0.1:9090", F_METRICS, 0, "127.0.0.1:9090" },
+	{ "metrics", 0, "BATON_METRICS", "unix:/run/m.sock", F_METRICS, 0, "unix:/run/m.sock" },
+	{ "metrics", 0, "BATON_METRICS", "off", F_METRICS, 0, NULL },
 	{ "log-format", 0, "BATON_LOG_FORMAT", "json", F_LOG_FORMAT, LOG_JSON, NULL },
 	{ "log-format", 0, "BATON_LOG_FORMAT", "text", F_LOG_FORMAT, LOG_TEXT, NULL },
 	{ "log-level", 0, "BATON_LOG_LEVEL", "debug", F_LOG_LEVEL, LOG_DEBUG, NULL },
@@ -621,6 +627,10 @@ static const struct bad_case {
 	{ "seccomp-action", 0, "BATON_SECCOMP_ACTION", "" },
 	{ "seccomp-action", 0, "BATON_SECCOMP_ACTION", "KILL" },
 	{ "control", 0, "BATON_CONTROL", "baton.sock" },
+	{ "metrics", 0, "BATON_METRICS", "http" },
+	{ "metrics", 0, "BATON_METRICS", "99999" },
+	{ "metrics", 0, "BATON_METRICS", "example.com:9090" },
+	{ "metrics", 0, "BATON_METRICS", "9090=name" },
 	{ "control", 0, "BATON_CONTROL", "" },
 	{ "control", 0, "BATON_CONTROL", "NONE" },
 	/* sun_path holds 108 bytes with the NUL: 108 characters do not fit. */
