@@ -159,3 +159,73 @@ void prom_histogram_ms(struct prom_out *o, const char *name, const int64_t *boun
 	head(o, name, "_count", NULL, 0);
 	putf(o, " %" PRIu64 "\n", count);
 }
+
+/* A token of RFC 9110: the characters a method may have. */
+static int tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int prom_http_route(const char *buf, size_t len, int *head, size_t *head_len)
+{
+	const char *end = NULL, *p, *sp1, *sp2, *eol;
+	size_t mlen, tlen;
+
+	*head = 0;
+	*head_len = 0;
+	for (size_t i = 0; i + 1 < len && !end; i++) {
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			end = buf + i + 2;
+		else if (buf[i] == '\n' && buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+			end = buf + i + 3;
+	}
+	if (!end) {
+		/* A NUL, or a request line that cannot be one, needs no more bytes to be wrong. */
+		if (memchr(buf, '\0', len))
+			return 400;
+		for (p = buf; p < buf + len && tchar(*p); p++)
+			;
+		if (p < buf + len && *p != ' ')
+			return 400;
+		return 0;
+	}
+	*head_len = (size_t)(end - buf);
+	eol = memchr(buf, '\n', *head_len);
+	if (eol > buf && eol[-1] == '\r')
+		eol--;
+	for (p = buf; p < eol && tchar(*p); p++)
+		;
+	sp1 = p;
+	mlen = (size_t)(sp1 - buf);
+	if (mlen == 0 || sp1 >= eol || *sp1 != ' ')
+		return 400;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
+	if (!sp2 || sp2 == sp1 + 1)
+		return 400;
+	tlen = (size_t)(sp2 - sp1 - 1);
+	if ((size_t)(eol - sp2 - 1) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		return 400;
+	for (p = sp1 + 1; p < sp2; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 400;
+	if (sp1[1] != '/' && !(tlen > 7 && memcmp(sp1 + 1, "http://", 7) == 0))
+		return 400;
+	if (!((mlen == 3 && memcmp(buf, "GET", 3) == 0) ||
+	      (mlen == 4 && memcmp(buf, "HEAD", 4) == 0)))
+		return 405;
+	*head = mlen == 4;
+	/* The path: /metrics, with or without a query. An absolute form names it after the
+	 * authority. */
+	p = sp1 + 1;
+	if (*p != '/') {
+		p = memchr(p + 7, '/', (size_t)(sp2 - p - 7));
+		if (!p)
+			return 404;
+	}
+	tlen = (size_t)(sp2 - p);
+	if (tlen >= 8 && memcmp(p, "/metrics", 8) == 0 && (tlen == 8 || p[8] == '?'))
+		return 200;
+	return 404;
+}

@@ -8,11 +8,11 @@
 #include "run_int.h"
 
 extern const struct run_module mod_sandbox, mod_sockets, mod_ready_fd, mod_notify, mod_control,
-	mod_node, mod_health, mod_hooks;
+	mod_node, mod_health, mod_metrics, mod_hooks;
 
 const struct run_module *const run_modules[] = {
 	&mod_sandbox, &mod_sockets, &mod_ready_fd, &mod_notify, &mod_control, &mod_node,
-	&mod_health, &mod_hooks,
+	&mod_health, &mod_metrics, &mod_hooks,
 };
 
 const size_t run_n_modules = sizeof(run_modules) / sizeof(run_modules[0]);

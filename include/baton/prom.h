@@ -64,4 +64,15 @@ void prom_histogram_ms(struct prom_out *o, const char *name, const int64_t *boun
 /* ms as seconds in the shortest exact decimal ("0.1", "2.5", "30", "-0.001") into buf. */
 void prom_format_seconds(int64_t ms, char *buf, size_t len);
 
+/* ---- the HTTP side of the endpoint, pure ---- */
+
+/*
+ * Route one HTTP request of len bytes read so far: 0 while its head (request line and
+ * headers, up to an empty line, CRLF or LF) is incomplete; else the status to answer with:
+ * 200 for GET (or HEAD: *head set) of /metrics (a query string is ignored), 404 for another
+ * path, 405 for another method, 400 for anything that is not an HTTP/1.x request line.
+ * *head_len is set to the bytes of the head (what follows it is ignored: a scrape has no body).
+ */
+int prom_http_route(const char *buf, size_t len, int *head, size_t *head_len);
+
 #endif

@@ -135,6 +135,58 @@ static void test_truncation(void **state)
 	assert_memory_equal(small, full, need - 1);
 }
 
+struct route_case {
+	const char *req;
+	int status;
+	int head;
+};
+
+static const struct route_case route_cases[] = {
+	{ "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", 200, 0 },
+	{ "GET /metrics HTTP/1.0\n\n", 200, 0 },
+	{ "GET /metrics?x=1 HTTP/1.1\r\n\r\n", 200, 0 },
+	{ "HEAD /metrics HTTP/1.1\r\n\r\n", 200, 1 },
+	{ "GET http://h:9090/metrics HTTP/1.1\r\n\r\n", 200, 0 },
+	{ "GET / HTTP/1.1\r\n\r\n", 404, 0 },
+	{ "GET /metricsx HTTP/1.1\r\n\r\n", 404, 0 },
+	{ "GET /metric HTTP/1.1\r\n\r\n", 404, 0 },
+	{ "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405, 0 },
+	{ "DELETE / HTTP/1.1\r\n\r\n", 405, 0 },
+	/* Incomplete: wait for more. */
+	{ "", 0, 0 },
+	{ "GE", 0, 0 },
+	{ "GET /metrics HTTP/1.1\r\n", 0, 0 },
+	{ "GET /metrics HTTP/1.1\r\nHost: x\r\n", 0, 0 },
+	/* Garbage. */
+	{ "\r\n\r\n", 400, 0 },
+	{ "hello\n\n", 400, 0 },
+	{ "GET\n\n", 400, 0 },
+	{ "GET /metrics\r\n\r\n", 400, 0 },
+	{ "GET  /metrics HTTP/1.1\r\n\r\n", 400, 0 },
+	{ "GET /metrics HTTP/2.0\r\n\r\n", 400, 0 },
+	{ "GET /metrics HTTP/1.1x\r\n\r\n", 400, 0 },
+	{ "GET metrics HTTP/1.1\r\n\r\n", 400, 0 },
+	{ "\x16\x03\x01\x02", 400, 0 }, /* a TLS hello: wrong from its first byte */
+	{ "G\x01T", 400, 0 },
+};
+
+static void test_http_route(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(route_cases) / sizeof(route_cases[0]); i++) {
+		const struct route_case *c = &route_cases[i];
+		int head = -1;
+		size_t head_len = 99;
+		int got = prom_http_route(c->req, strlen(c->req), &head, &head_len);
+
+		if (got != c->status)
+			fail_msg("case %zu \"%s\": %d, expected %d", i, c->req, got, c->status);
+		assert_int_equal(head, c->head);
+		if (got == 200)
+			assert_int_equal(head_len, strlen(c->req));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_http_route),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
