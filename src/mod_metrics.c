@@ -19,8 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +109,8 @@ static uint64_t rss_of(int n, pid_t pid)
 	return 0;
 }
 
-/* Every listening TCP socket baton owns: the length and the limit of its accept queue. For
- * a listening socket the kernel reports the queue's length in tcpi_unacked and its limit (the
- * backlog) in tcpi_sacked. A unix socket has no TCP_INFO: it is left out. */
+/* Every listening TCP socket baton owns: the length and the limit of its accept queue
+ * (sock_accept_queue). A unix socket has no such numbers: it is left out. */
 static void render_sockets(struct prom_out *o, const struct runner *r)
 {
 	static const char *const names[2] = { "baton_listen_queue_length",
@@ -126,18 +123,16 @@ static void render_sockets(struct prom_out *o, const struct runner *r)
 	for (int pass = 0; pass < 2; pass++) {
 		prom_family(o, names[pass], "gauge", helps[pass]);
 		for (int i = 0; i < r->n_listen; i++) {
-			struct tcp_info ti;
-			socklen_t len = sizeof(ti);
+			uint32_t length, limit;
 			char desc[160];
 			struct prom_label l[] = { { "socket", desc }, { "name", r->listen_specs[i].name } };
 
 			if (r->listen_specs[i].kind != SOCK_KIND_TCP)
 				continue;
-			memset(&ti, 0, sizeof(ti));
-			if (getsockopt(r->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+			if (sock_accept_queue(r->listen_fds[i], &length, &limit) < 0)
 				continue;
 			sock_describe(&r->listen_specs[i], desc, sizeof(desc));
-			prom_u64(o, names[pass], l, 2, pass ? ti.tcpi_sacked : ti.tcpi_unacked);
+			prom_u64(o, names[pass], l, 2, pass ? limit : length);
 		}
 	}
 }

@@ -497,3 +497,18 @@ int sock_bind_tcp(const char *address, int port, int family, unsigned flags, int
 		return -EINVAL;
 	return sock_bind(&spec, backlog, fd_out, NULL, 0);
 }
+
+int sock_accept_queue(int fd, uint32_t *length, uint32_t *limit)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno;
+	if (ti.tcpi_state != TCP_LISTEN)
+		return -EINVAL;
+	*length = ti.tcpi_unacked;
+	*limit = ti.tcpi_sacked;
+	return 0;
+}

@@ -105,6 +105,13 @@ int sock_bind_tcp(const char *address, int port, int family, unsigned flags, int
  */
 int sock_clear_stale_unix(const struct sockaddr_un *sun);
 
+/*
+ * The accept queue of a listening TCP socket: the connections waiting to be accepted and the
+ * queue's limit (its backlog), from TCP_INFO, where for a listening socket the kernel reports
+ * them in tcpi_unacked and tcpi_sacked. 0, or -errno (-ENOPROTOOPT for a unix socket).
+ */
+int sock_accept_queue(int fd, uint32_t *length, uint32_t *limit);
+
 /* The kernel's listen backlog limit (/proc/sys/net/core/somaxconn), or SOMAXCONN. >= 1. */
 int sock_somaxconn(void);
 
