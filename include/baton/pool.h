@@ -330,8 +330,8 @@ int pool_find(const struct pool *pool, pid_t pid);
 int64_t pool_backoff_ms(int streak);
 
 /* The end of --stop-timeout kept for the SIGKILLs and baton's own exit: a quarter of it, at
- * most 2 s, so that a loaded machine still sees baton gone in time. The workers' phases end by stop_end - reserve, the other processes' SIGTERM by
- * stop_end - reserve / 2. */
+ * most 2 s, so that a loaded machine still sees baton gone in time. The workers' phases end
+ * by stop_end - reserve, the other processes' SIGTERM by stop_end - reserve / 2. */
 int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms);
 
 /* How long the workers' part of the stop sequence can take as set (stop delay, drain, the
