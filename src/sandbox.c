@@ -291,7 +291,7 @@ static __attribute__((noreturn)) void prepare_child(int fd, const struct config 
 
 static int receive(int fd, struct sbx_policy **out, char *err, size_t errlen)
 {
-	static struct sbx_wire w;
+	struct sbx_wire w; /* on the stack: a page of .bss would stay resident in PID 1 */
 	struct sbx_policy *p;
 
 	if (read_all(fd, &w, sizeof(w)) < 0)
@@ -345,6 +345,8 @@ int sbx_prepare(struct sbx_policy **out, const struct config *cfg, char *err, si
 		return prepare_here(out, cfg, err, errlen);
 	}
 	if (pid == 0) {
+		/* A name of its own, for ps and for whoever counts baton's children. */
+		prctl(PR_SET_NAME, "baton-sandbox", 0, 0, 0);
 		close(fds[0]);
 		prepare_child(fds[1], cfg);
 	}
