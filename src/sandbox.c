@@ -381,6 +381,12 @@ const char *sbx_user_name(const struct sbx_policy *p)
 	return p && p->has_user ? p->user.name : NULL;
 }
 
+const void *sbx_filter(const struct sbx_policy *p, size_t *len)
+{
+	*len = p ? p->bpf.len : 0;
+	return *len ? p->bpf.insns : NULL;
+}
+
 const char *sbx_unknown_syscalls(const struct sbx_policy *p)
 {
 	return p ? p->unknown : NULL;

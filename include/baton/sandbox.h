@@ -81,6 +81,11 @@ int sbx_describe(const struct sbx_policy *p, char *buf, size_t len);
  * usually a typo, sometimes a call newer than this build. */
 const char *sbx_unknown_syscalls(const struct sbx_policy *p);
 
+/* The compiled seccomp filter: *len instructions of 8 bytes each (a struct sock_filter), or
+ * NULL and 0 when there is none. For tests: the policy sbx_prepare hands back from the child
+ * that built it must hold the very program the compiler made. */
+const void *sbx_filter(const struct sbx_policy *p, size_t *len);
+
 /* ---- the pure parts, exposed for tests ---- */
 
 /* Capability lists. */
