@@ -12,7 +12,14 @@
  * baton is PID 1 of a container, often a static binary, where glibc cannot load NSS modules.
  *
  * The seccomp filter is built with libseccomp at start-up and kept as a plain BPF program;
- * the child loads it with one seccomp(2) call. Capabilities are changed with libcap-ng.
+ * the child loads it with one seccomp(2) call. Capabilities are changed with libcap-ng in the
+ * workers, with capget/capset in baton itself.
+ *
+ * The whole preparation runs in a short-lived child of baton, named "baton-sandbox", that
+ * hands the policy back through a pipe: libseccomp's code and heap, the passwd and group
+ * files and libcap-ng's /proc reads are then never touched by PID 1, which keeps a few
+ * kilobytes of policy for the container's life. That child takes a pid of the namespace
+ * (the first worker is pid 3, not 2).
  */
 #ifndef BATON_SANDBOX_H
 #define BATON_SANDBOX_H
