@@ -5,6 +5,7 @@
  * an OOM kill, so the cgroup read must be the one the kernel charges, not a guess at a
  * well-known path.
  */
+#include "baton/decimal.h"
 #include "baton/cgroup.h"
 
 #include <ctype.h>
@@ -28,21 +29,7 @@
 /* Decimal digits at *p into *out, advancing *p. 0, or -EINVAL (no digit, or past 64 bits). */
 static int parse_u64(const char **p, uint64_t *out)
 {
-	uint64_t v = 0;
-	const char *s = *p;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*s); s++) {
-		unsigned d = (unsigned)(*s - '0');
-
-		if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*p = s;
-	*out = v;
-	return 0;
+	return dec_parse_prefix(p, UINT64_MAX, out) < 0 ? -EINVAL : 0;
 }
 
 /* Does the comma-separated list [list, list + len) hold exactly word? */

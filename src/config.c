@@ -5,6 +5,7 @@
  * value. Flags are read first and remembered; a variable is read only for options no flag set,
  * which is what "flags win" means, and a bad variable that a flag overrides is not an error.
  */
+#include "baton/decimal.h"
 #include "baton/config.h"
 
 #include <ctype.h>
@@ -206,16 +207,11 @@ static const struct {
 
 static int parse_small_int(const char *text, long min, long max, long *out)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	if (!text || !isdigit((unsigned char)*text))
+	if (dec_parse_str(text, (uint64_t)max, &v) < 0 || (long)v < min)
 		return -EINVAL;
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * formatting). Everything a client sends is untrusted: it is checked byte by byte here before
  * the server acts on any of it. The grammar is in include/baton/control.h and docs/control.md.
  */
+#include "baton/decimal.h"
 #include "baton/control.h"
 
 #include <errno.h>
@@ -48,18 +49,12 @@ static int split(const char *line, size_t len, struct word *words, int *n)
 
 int ctl_parse_count(const char *text, int *out)
 {
-	long v = 0;
+	uint64_t v;
+	int err = dec_parse_str(text, CFG_MAX_WORKERS, &v);
 
-	if (!text || !*text)
-		return -EINVAL;
-	for (const char *p = text; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		/* Stop accumulating early: the bound is small and this cannot overflow. */
-		if (v <= CFG_MAX_WORKERS)
-			v = v * 10 + (*p - '0');
-	}
-	if (v < 1 || v > CFG_MAX_WORKERS)
+	if (err < 0)
+		return err;
+	if (v < 1)
 		return -ERANGE;
 	*out = (int)v;
 	return 0;

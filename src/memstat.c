@@ -4,6 +4,7 @@
  * The walk reads only /proc/PID/stat, with procs_parse_stat: procs_each also reads every
  * command line, which a check made every second has no use for.
  */
+#include "baton/decimal.h"
 #include "baton/memstat.h"
 
 #include <ctype.h>
@@ -20,8 +21,8 @@
 int memstat_parse_statm(const char *text, uint64_t *resident_pages)
 {
 	const char *p = text;
-	char *end;
-	unsigned long long resident;
+	const char *end;
+	uint64_t resident;
 
 	/* "size resident shared text lib data dt": the first two are all that is needed, and
 	 * each must be a plain number. */
@@ -31,9 +32,9 @@ int memstat_parse_statm(const char *text, uint64_t *resident_pages)
 		p++;
 	if (*p != ' ' || !isdigit((unsigned char)p[1]))
 		return -EINVAL;
-	errno = 0;
-	resident = strtoull(p + 1, &end, 10);
-	if (errno || (*end != ' ' && *end != '\n' && *end != '\0'))
+	end = p + 1;
+	if (dec_parse_prefix(&end, UINT64_MAX, &resident) < 0 ||
+	    (*end != ' ' && *end != '\n' && *end != '\0'))
 		return -EINVAL;
 	*resident_pages = resident;
 	return 0;
@@ -140,6 +141,7 @@ int memstat_group_rss(pid_t pgrp, uint64_t *bytes)
 /* Numeric entries of dir, less the descriptor of the listing itself when self. */
 static int count_fds(const char *path, bool self)
 {
+	uint64_t fd;
 	DIR *dir = opendir(path);
 	struct dirent *de;
 	int n = 0;
@@ -148,7 +150,8 @@ static int count_fds(const char *path, bool self)
 		return -errno;
 	while ((de = readdir(dir)))
 		if (isdigit((unsigned char)de->d_name[0]) &&
-		    !(self && atoi(de->d_name) == dirfd(dir)))
+		    !(self && dec_parse_str(de->d_name, INT_MAX, &fd) == 0 &&
+		      fd == (uint64_t)dirfd(dir)))
 			n++;
 	closedir(dir);
 	return n;

@@ -5,6 +5,7 @@
  * taken from the kernel's credentials and not from its text, file descriptors it carries are
  * closed before anything else, and a malformed one is dropped without affecting the next.
  */
+#include "baton/decimal.h"
 #include "baton/notify.h"
 
 #include <errno.h>
@@ -186,17 +187,9 @@ static bool is_one(const char *val, size_t vlen)
 /* Decimal pid, 2..INT_MAX: 1 is baton itself and 0 is nobody. */
 static int parse_pid(const char *val, size_t vlen, pid_t *out)
 {
-	long long v = 0;
-	size_t i;
+	uint64_t v;
 
-	if (vlen == 0 || vlen > 10)
-		return -EINVAL;
-	for (i = 0; i < vlen; i++) {
-		if (val[i] < '0' || val[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (val[i] - '0');
-	}
-	if (v < 2 || v > INT_MAX)
+	if (dec_parse(val, vlen, INT_MAX, &v) < 0 || v < 2)
 		return -EINVAL;
 	*out = (pid_t)v;
 	return 0;

@@ -24,6 +24,61 @@
 
 /* ---- small helpers ---- */
 
+const int64_t pool_drain_bucket_ms[POOL_DRAIN_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000,
+};
+
+const char *pool_rollout_outcome_name(enum rollout_outcome outcome)
+{
+	static const char *const names[] = { "complete", "rolled_back", "cancelled" };
+
+	return (unsigned)outcome < ROLLOUT_OUTCOMES ? names[outcome] : "unknown";
+}
+
+const char *pool_drain_end_name(enum drain_end end)
+{
+	static const char *const names[] = { "exited", "SIGTERM", "SIGKILL" };
+
+	return (unsigned)end < DRAIN_ENDS ? names[end] : "unknown";
+}
+
+/* A rollout ended (or a reload's pre-rollout command failed or was cancelled). */
+static void count_rollout(struct pool *pool, int status, int64_t now)
+{
+	struct pool_stats *st = &pool->stats;
+	enum rollout_outcome o = status == 0	       ? ROLLOUT_COMPLETE
+				 : pool->stats.cancelling ? ROLLOUT_CANCELLED
+							  : ROLLOUT_ROLLED_BACK;
+
+	st->rollouts[o]++;
+	if (st->rollout_started_ms >= 0)
+		st->last_rollout_ms = now - st->rollout_started_ms;
+	st->rollout_started_ms = -1;
+}
+
+static void rollout_started(struct pool *pool, int64_t now)
+{
+	if (pool->stats.rollout_started_ms < 0)
+		pool->stats.rollout_started_ms = now;
+}
+
+/* A worker in its stop sequence is gone: which step ended it, and how long it took. */
+static void count_drain(struct pool *pool, const struct worker *wk, int64_t now)
+{
+	struct pool_stats *st = &pool->stats;
+	int64_t took = now - wk->stop_started_ms;
+	enum drain_end end = wk->step == STOP_KILL ? DRAIN_SIGKILL
+			     : wk->step == STOP_TERM ? DRAIN_SIGTERM
+						     : DRAIN_EXITED;
+
+	st->drains[end]++;
+	st->drain_count++;
+	st->drain_sum_ms += took;
+	for (int i = 0; i < POOL_DRAIN_BUCKETS; i++)
+		if (took <= pool_drain_bucket_ms[i])
+			st->drain_le[i]++;
+}
+
 static void try_replacement(struct pool *pool, int64_t now);
 
 int64_t pool_backoff_ms(int streak)
@@ -352,6 +407,8 @@ int pool_init(struct pool *pool, const struct pool_settings *settings)
 	pool->rep.old = -1;
 	pool->rep.retry_at_ms = -1;
 	pool->rng = settings->seed;
+	pool->stats.rollout_started_ms = -1;
+	pool->stats.last_rollout_ms = -1;
 	pool->workers = calloc((size_t)entries, sizeof(*pool->workers));
 	pool->by_pid = index_new(entries, &pool->by_pid_mask);
 	if (!pool->workers || !pool->by_pid || grow_slots(pool, pool->wanted) < 0 ||
@@ -584,6 +641,7 @@ static void hook_begin(struct pool *pool, int64_t now)
 	pool->hook.running = true;
 	pool->hook.pid = 0;
 	pool->hook.deadline_ms = now + pool->set.hook_timeout_ms;
+	rollout_started(pool, now);
 	pool_emit_log(pool, LOG_INFO, "reload: running the pre-rollout command");
 	pool_emit(pool, ACT_RUN_HOOK);
 }
@@ -641,6 +699,7 @@ static void apply_decision(struct pool *pool, const struct ro_decision *d, int64
 			a = pool_emit(pool, ACT_ROLLOUT_DONE);
 			a->status = st->status;
 			snprintf(a->msg, sizeof(a->msg), "%s", st->msg);
+			count_rollout(pool, st->status, now);
 			/* A worker condemned meanwhile waited for the rollout. */
 			try_replacement(pool, now);
 			break;
@@ -653,6 +712,7 @@ static void start_rollout(struct pool *pool, int64_t now)
 	struct ro_decision d;
 
 	decision_init(&d);
+	rollout_started(pool, now);
 	rollout_begin(&pool->ro, pool, now, &d);
 	apply_decision(pool, &d, now);
 }
@@ -671,13 +731,14 @@ static void hook_failed(struct pool *pool, int code, int64_t now)
 	a->status = 1;
 	snprintf(a->msg, sizeof(a->msg), "the pre-rollout command %s; rollout not started, the "
 		 "workers keep serving", how);
+	count_rollout(pool, 1, now);
 	pool_emit_log(pool, LOG_WARN, "%s", a->msg);
 	try_replacement(pool, now);
 }
 
 /* The container stops: no rollout will follow. The command gets SIGTERM now, and whatever
  * is left of it the end of the stop sequence. */
-static void hook_cancel(struct pool *pool)
+static void hook_cancel(struct pool *pool, int64_t now)
 {
 	struct pool_action *a;
 
@@ -685,6 +746,7 @@ static void hook_cancel(struct pool *pool)
 		return;
 	pool->hook.running = false;
 	pool->hook.deadline_ms = -1;
+	count_rollout(pool, 1, now);
 	a = pool_emit(pool, ACT_ROLLOUT_DONE);
 	a->status = 1;
 	snprintf(a->msg, sizeof(a->msg), "the container is stopping");
@@ -752,10 +814,12 @@ static void begin_shutdown(struct pool *pool, int64_t now, bool skip_delay)
 	/* A replacement under way ends with the stop: its new worker stops with the others. */
 	pool->rep.active = false;
 	pool->rep.reload_after = false;
+	pool->stats.cancelling = true;
 	decision_init(&d);
 	rollout_cancel(&pool->ro, "the container is stopping", &d);
 	apply_decision(pool, &d, now);
-	hook_cancel(pool);
+	hook_cancel(pool, now);
+	pool->stats.cancelling = false;
 	for (int k = 1; k < pool->n_slots; k++)
 		pool->slots[k].restart_at_ms = -1;
 	/* The deadline counts from the first stop request: a forced exit during --stop-delay
@@ -906,6 +970,7 @@ static bool replacement_on_ready(struct pool *pool, int w, int64_t now)
 	s->cur = w;
 	s->restart_at_ms = -1;
 	s->last_cause = pool->rep.cause;
+	s->restarts_by[pool->rep.cause]++;
 	wk->candidate = false;
 	if (old < 0 || old == w) {
 		pool_emit_log(pool, LOG_INFO, "worker %d: new pid %d ready in %lld ms", wk->slot,
@@ -1124,6 +1189,7 @@ static void schedule_restart(struct pool *pool, int slot, bool was_ready, int co
 			      "crash loop: more than %d restarts within %lld ms; giving up "
 			      "(worker %d %s)",
 			      pool->set.max_restarts, (long long)pool->set.restart_window_ms, slot, how);
+		pool->stats.crash_loops++;
 		force_exit(pool, now, code);
 		return;
 	}
@@ -1225,8 +1291,12 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		s->cand = -1;
 	if (!wk.candidate || wk.state == WS_STOPPING)
 		s->last_status = code;
-	if (!wk.candidate && wk.state != WS_STOPPING)
+	if (!wk.candidate && wk.state != WS_STOPPING) {
 		s->last_cause = wk.oom ? CAUSE_OOM : code > 128 ? CAUSE_SIGNAL : CAUSE_EXIT;
+		s->restarts_by[s->last_cause]++;
+	}
+	if (wk.state == WS_STOPPING && wk.step != STOP_NONE)
+		count_drain(pool, &wk, now);
 	if (wk.pid > 0)
 		index_del(pool, w);
 	memset(&pool->workers[w], 0, sizeof(pool->workers[w]));

@@ -1,12 +1,14 @@
 /*
  * procs: the processes of /proc (see include/baton/procs.h).
  */
+#include "baton/decimal.h"
 #include "baton/procs.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@
  * to skip. 0 when the line ends before it. */
 static unsigned long stat_rss(const char *p)
 {
+	uint64_t v;
+
 	for (int field = 3; field < 24; field++) {
 		while (*p == ' ')
 			p++;
@@ -26,7 +30,7 @@ static unsigned long stat_rss(const char *p)
 	}
 	while (*p == ' ')
 		p++;
-	return isdigit((unsigned char)*p) ? strtoul(p, NULL, 10) : 0;
+	return dec_parse_prefix(&p, ULONG_MAX, &v) == 0 ? (unsigned long)v : 0;
 }
 
 int procs_parse_stat(const char *line, struct proc_entry *out)
@@ -109,7 +113,8 @@ int procs_each(procs_fn fn, void *ctx)
 		return -errno;
 	while ((de = readdir(dir))) {
 		struct proc_entry p;
-		pid_t pid = (pid_t)atoi(de->d_name);
+		uint64_t n;
+		pid_t pid = dec_parse_str(de->d_name, INT_MAX, &n) == 0 ? (pid_t)n : 0;
 
 		if (pid > 0 && pid != self && procs_get(pid, &p) == 0)
 			fn(&p, ctx);

@@ -27,6 +27,7 @@
 #include "baton/cpus.h"
 #include "baton/log.h"
 #include "baton/loop.h"
+#include "baton/mem.h"
 #include "baton/pool.h"
 #include "baton/procs.h"
 #include "baton/reap.h"
@@ -387,6 +388,7 @@ int baton_run(struct config *cfg, char **envp)
 	static struct runner runner; /* its address is every callback's context */
 	struct runner *r = &runner;
 	struct pool_settings settings;
+	bool released = false;
 	int err, status;
 
 	r->cfg = cfg;
@@ -440,6 +442,13 @@ int baton_run(struct config *cfg, char **envp)
 	pool_start(&r->pool, loop_now_ms());
 	run_post(r);
 	while (!r->exiting) {
+		/* Start-up is over once a worker serves (its first lines logged): what it paged
+		 * in and will not use again goes back, so that PID 1 keeps only what its loop
+		 * touches for the container's life. */
+		if (!released && r->pool.ever_ready) {
+			mem_release_startup();
+			released = true;
+		}
 		err = loop_run_once(&r->loop);
 		if (err < 0)
 			log_error("event loop: %s", strerror(-err));

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "baton/config.h"
@@ -182,7 +183,9 @@ static int check_privileges(struct sbx_policy *p, char *err, size_t errlen)
 	return 0;
 }
 
-int sbx_prepare(struct sbx_policy **out, const struct config *cfg, char *err, size_t errlen)
+/* The whole preparation, in whichever process runs it. */
+static int prepare_here(struct sbx_policy **out, const struct config *cfg, char *err,
+			size_t errlen)
 {
 	struct sbx_policy *p = calloc(1, sizeof(*p));
 	int ret;
@@ -220,6 +223,144 @@ fail:
 	return ret;
 }
 
+/*
+ * The policy travels from the preparing child as: the result and the error line, the policy
+ * struct itself (the same binary, so the same layout; its pointers are meaningless here),
+ * then what the pointers pointed at: groups, BPF instructions, the unknown names.
+ */
+struct sbx_wire {
+	int ret;
+	char err[512];
+	size_t unknown_len;
+	struct sbx_policy policy;
+};
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static __attribute__((noreturn)) void prepare_child(int fd, const struct config *cfg)
+{
+	static struct sbx_wire w; /* static: the child's stack stays small */
+	struct sbx_policy *p = NULL;
+	int bad = 0;
+
+	w.ret = prepare_here(&p, cfg, w.err, sizeof(w.err));
+	if (p) {
+		w.policy = *p;
+		w.unknown_len = p->unknown ? strlen(p->unknown) : 0;
+	}
+	bad |= write_all(fd, &w, sizeof(w));
+	if (p) {
+		bad |= write_all(fd, p->user.groups, p->user.n_groups * sizeof(gid_t));
+		bad |= write_all(fd, p->bpf.insns, p->bpf.len * sizeof(struct sock_filter));
+		bad |= write_all(fd, p->unknown ? p->unknown : "", w.unknown_len);
+	}
+	_exit(bad ? 1 : 0);
+}
+
+static int receive(int fd, struct sbx_policy **out, char *err, size_t errlen)
+{
+	struct sbx_wire w; /* on the stack: a page of .bss would stay resident in PID 1 */
+	struct sbx_policy *p;
+
+	if (read_all(fd, &w, sizeof(w)) < 0)
+		return -EIO;
+	if (w.ret < 0) {
+		snprintf(err, errlen, "%s", w.err);
+		return w.ret;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = w.policy;
+	p->user.groups = NULL;
+	p->bpf.insns = NULL;
+	p->unknown = NULL;
+	if ((p->user.n_groups &&
+	     !(p->user.groups = malloc(p->user.n_groups * sizeof(gid_t)))) ||
+	    (p->bpf.len && !(p->bpf.insns = malloc(p->bpf.len * sizeof(struct sock_filter)))) ||
+	    (w.unknown_len && !(p->unknown = calloc(1, w.unknown_len + 1)))) {
+		sbx_free(p);
+		return -ENOMEM;
+	}
+	if (read_all(fd, p->user.groups, p->user.n_groups * sizeof(gid_t)) < 0 ||
+	    read_all(fd, p->bpf.insns, p->bpf.len * sizeof(struct sock_filter)) < 0 ||
+	    read_all(fd, p->unknown, w.unknown_len) < 0) {
+		sbx_free(p);
+		return -EIO;
+	}
+	*out = p;
+	return 0;
+}
+
+/*
+ * The preparation runs in a short-lived child that hands back the result: libseccomp's code,
+ * its heap and the passwd and group files are then touched by that child only, and PID 1
+ * keeps nothing of them but the few kilobytes of the policy for the container's life. If
+ * there is no child to be had, the same work is done here.
+ */
+int sbx_prepare(struct sbx_policy **out, const struct config *cfg, char *err, size_t errlen)
+{
+	int fds[2], ret, status;
+	pid_t pid;
+
+	*out = NULL;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return prepare_here(out, cfg, err, errlen);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return prepare_here(out, cfg, err, errlen);
+	}
+	if (pid == 0) {
+		/* A name of its own, for ps and for whoever counts baton's children. */
+		prctl(PR_SET_NAME, "baton-sandbox", 0, 0, 0);
+		close(fds[0]);
+		prepare_child(fds[1], cfg);
+	}
+	close(fds[1]);
+	ret = receive(fds[0], out, err, errlen);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (ret == -EIO || ret == -ENOMEM)
+		snprintf(err, errlen, "sandbox: the process preparing the policy failed: %s",
+			 strerror(-ret));
+	return ret;
+}
+
 void sbx_free(struct sbx_policy *p)
 {
 	if (!p)
@@ -238,6 +379,12 @@ const char *sbx_home(const struct sbx_policy *p)
 const char *sbx_user_name(const struct sbx_policy *p)
 {
 	return p && p->has_user ? p->user.name : NULL;
+}
+
+const void *sbx_filter(const struct sbx_policy *p, size_t *len)
+{
+	*len = p ? p->bpf.len : 0;
+	return *len ? p->bpf.insns : NULL;
 }
 
 const char *sbx_unknown_syscalls(const struct sbx_policy *p)
@@ -276,65 +423,76 @@ int sbx_describe(const struct sbx_policy *p, char *buf, size_t len)
 
 /* ---- baton itself ---- */
 
-/* libcap-ng returns its own codes; the failing system call left errno. */
-static int self_fail(const char *what, char *err, size_t errlen)
+/* Raw capget/capset: PID 1 stays clear of libcap-ng, which reads /proc/self/status with stdio
+ * and sscanf, code and buffers that would otherwise stay resident in it. */
+static int caps_get(uint64_t *eff, uint64_t *perm, uint64_t *inh)
 {
-	int e = errno > 0 ? errno : EPERM;
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
 
-	snprintf(err, errlen, "%s: %s", what, strerror(e));
-	return -e;
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
+	*perm = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	*inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+	return 0;
+}
+
+static int caps_set(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {
+		{ (uint32_t)eff, (uint32_t)perm, (uint32_t)inh },
+		{ (uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32) },
+	};
+
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
 int sbx_restrict_self(const struct sbx_policy *p, bool need_bind, char *err, size_t errlen)
 {
 	uint64_t keep = CAPBIT(CAP_KILL) | CAPBIT(CAP_SETUID) | CAPBIT(CAP_SETGID) |
 			CAPBIT(CAP_SETPCAP);
-	uint64_t perm = 0, bnd = 0;
-	bool setpcap;
+	uint64_t eff = 0, perm = 0, inh = 0, bnd = 0;
+	int last = -1, ret;
 
 	if (!p || p->caps_mode == SBX_CAPS_ALL)
 		return 0;
 	if (need_bind)
 		keep |= CAPBIT(CAP_NET_BIND_SERVICE);
 	keep |= p->caps;
-	if (capng_get_caps_process() < 0) {
-		int e = errno ? errno : EIO;
-
-		snprintf(err, errlen, "cannot read baton's own capabilities: %s", strerror(e));
-		return -e;
+	if ((ret = caps_get(&eff, &perm, &inh)) < 0) {
+		snprintf(err, errlen, "cannot read baton's own capabilities: %s", strerror(-ret));
+		return ret;
 	}
+	/* The bounding set, and the last capability this kernel knows (EINVAL past it). */
 	for (int c = 0; c < 64; c++) {
-		if (capng_have_capability(CAPNG_PERMITTED, (unsigned)c) == 1)
-			perm |= CAPBIT(c);
-		if (capng_have_capability(CAPNG_BOUNDING_SET, (unsigned)c) == 1)
+		int r = prctl(PR_CAPBSET_READ, (unsigned long)c, 0, 0, 0);
+
+		if (r < 0)
+			break;
+		last = c;
+		if (r == 1)
 			bnd |= CAPBIT(c);
 	}
-	setpcap = perm & CAPBIT(CAP_SETPCAP);
-
-	capng_clear(CAPNG_SELECT_BOTH);
-	for (int c = 0; c < 64; c++) {
-		capng_type_t type = 0;
-
-		if (keep & perm & CAPBIT(c))
-			type |= CAPNG_EFFECTIVE | CAPNG_PERMITTED;
-		/* Ambient raising in a child needs the capability in its inheritable set. */
-		if (p->caps & perm & CAPBIT(c))
-			type |= CAPNG_INHERITABLE;
-		if (keep & bnd & CAPBIT(c))
-			type |= CAPNG_BOUNDING_SET;
-		if (type && capng_update(CAPNG_ADD, type, (unsigned)c) < 0) {
-			snprintf(err, errlen, "cannot keep capability %d: %s", c, strerror(errno));
-			return -EINVAL;
+	/* Effective and permitted: what baton keeps of what it has; inheritable: what the
+	 * workers keep, as ambient raising in a child needs it there. The sets first: that also
+	 * makes a permitted CAP_SETPCAP effective, which dropping from the bounding set needs. */
+	if ((ret = caps_set(keep & perm, keep & perm, p->caps & perm)) < 0) {
+		snprintf(err, errlen, "cannot reduce baton's capabilities: %s", strerror(-ret));
+		return ret;
+	}
+	if (!(perm & CAPBIT(CAP_SETPCAP)))
+		return 0;
+	for (int c = 0; c <= last; c++) {
+		if (!(keep & bnd & CAPBIT(c)) && (bnd & CAPBIT(c)) &&
+		    prctl(PR_CAPBSET_DROP, (unsigned long)c, 0, 0, 0) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot reduce baton's bounding set: %s",
+				 strerror(-ret));
+			return ret;
 		}
 	}
-	/* The sets first: that also makes a permitted CAP_SETPCAP effective, which dropping
-	 * from the bounding set needs. */
-	errno = 0;
-	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
-		return self_fail("cannot reduce baton's capabilities", err, errlen);
-	errno = 0;
-	if (setpcap && capng_apply(CAPNG_SELECT_BOUNDS) < 0)
-		return self_fail("cannot reduce baton's bounding set", err, errlen);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * inside a container the files are the whole truth anyway. The files are read the way
  * getpwent(3) reads them: one entry a line, malformed lines skipped.
  */
+#include "baton/decimal.h"
 #include "baton/sandbox.h"
 
 #include <errno.h>
@@ -39,29 +40,20 @@ static int split_fields(char *line, char **fields, int n)
 /* A decimal id in [0, 2^32 - 2]: (uid_t)-1 means "unchanged" to the kernel. */
 static int parse_id(const char *s, uint32_t *out)
 {
-	uint64_t v = 0;
+	uint64_t v;
+	int err = dec_parse_str(s, UINT32_MAX - 1, &v);
 
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v >= UINT32_MAX)
-			return -ERANGE;
-	}
+	if (err < 0)
+		return err;
 	*out = (uint32_t)v;
 	return 0;
 }
 
 static bool is_number(const char *s)
 {
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
+	uint64_t v;
+
+	return dec_parse_str(s, UINT64_MAX, &v) != -EINVAL;
 }
 
 static bool skippable(const char *line)

@@ -6,6 +6,7 @@
  * ("127.1", "0x7f.1") that getaddrinfo still takes, and it keeps the static binary free of
  * glibc's "getaddrinfo needs the shared NSS libraries at run time" caveat.
  */
+#include "baton/decimal.h"
 #include "baton/sockets.h"
 
 #include <arpa/inet.h>
@@ -49,17 +50,11 @@ static bool name_char_ok(int c)
 /* 1..65535, digits only. 0 or -EINVAL. */
 static int parse_port(const char *s, int *port)
 {
-	int v = 0;
-	size_t n;
+	uint64_t v;
 
-	for (n = 0; s[n]; n++) {
-		if (!isdigit((unsigned char)s[n]) || n >= 5)
-			return -EINVAL;
-		v = v * 10 + (s[n] - '0');
-	}
-	if (n == 0 || v < 1 || v > 65535)
+	if (dec_parse_str(s, 65535, &v) < 0 || v < 1)
 		return -EINVAL;
-	*port = v;
+	*port = (int)v;
 	return 0;
 }
 

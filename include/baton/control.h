@@ -6,7 +6,8 @@
  * - the server (src/control.c): a unix stream socket in baton's event loop. It never blocks and
  *   never dies whatever a client sends: every client is checked with SO_PEERCRED, requests are
  *   length-limited, a client that says nothing is dropped after an idle timeout (or sooner, to
- *   make room for a new one when every slot is taken), and the number of clients is capped. The core stays in charge: the server only calls the struct ctl_ops
+ *   make room for a new one when every slot is taken), and the number of clients is capped.
+ *   The core stays in charge: the server only calls the struct ctl_ops
  *   it was given, and the core tells it when a rollout or the stop sequence has ended;
  * - the client (src/ctl_client.c): `baton ctl`, the same binary.
  *

@@ -49,6 +49,30 @@ enum pool_cause {
 	CAUSE_AGE,       /* it reached --max-age */
 	CAUSE_ROLLOUT,   /* a rollout replaced it */
 };
+#define POOL_CAUSES (CAUSE_ROLLOUT + 1)
+
+/* How a rollout ended, and how a drain did (metrics). */
+enum rollout_outcome { ROLLOUT_COMPLETE, ROLLOUT_ROLLED_BACK, ROLLOUT_CANCELLED };
+#define ROLLOUT_OUTCOMES 3
+enum drain_end { DRAIN_EXITED, DRAIN_SIGTERM, DRAIN_SIGKILL };
+#define DRAIN_ENDS 3
+
+/* Upper bounds of the drain-duration histogram, in ms (a last bucket, +Inf, is implied). */
+#define POOL_DRAIN_BUCKETS 10
+extern const int64_t pool_drain_bucket_ms[POOL_DRAIN_BUCKETS];
+
+/* What the pool counts for metrics and views, since start. */
+struct pool_stats {
+	uint64_t rollouts[ROLLOUT_OUTCOMES];
+	int64_t rollout_started_ms; /* of the one running, -1 none */
+	int64_t last_rollout_ms;    /* how long the last one that ended took, -1 none */
+	uint64_t crash_loops;       /* the guard gave up (baton then exits) */
+	uint64_t drains[DRAIN_ENDS]; /* workers stopped, by the step that ended them */
+	uint64_t drain_le[POOL_DRAIN_BUCKETS]; /* cumulative: drains that took <= bound */
+	uint64_t drain_count;
+	int64_t drain_sum_ms;
+	bool cancelling;            /* a stop is cancelling the rollout: not a rollback */
+};
 
 struct worker {
 	enum worker_state state;
@@ -81,6 +105,7 @@ struct slot {
 	int last_status;        /* exit code or 128+signal of its last worker, -1 none */
 	bool done;              /* its worker ended and the policy says no restart */
 	enum pool_cause last_cause; /* why its last worker was replaced */
+	uint64_t restarts_by[POOL_CAUSES]; /* workers replaced, by cause (not by a rollout) */
 	int64_t unready_since_ms; /* since when it has had no ready worker, -1: it has one */
 };
 
@@ -215,6 +240,7 @@ struct pool {
 		bool reload_after;      /* a reload asked for meanwhile starts when it ends */
 	} rep;
 	uint64_t rng;               /* splitmix64 state, from settings.seed */
+	struct pool_stats stats;
 	char oom_detail[64];        /* pool_oom_killed's text for the exit line */
 
 	/* Decided actions, a ring that grows when full: an action is never overwritten. */
@@ -267,6 +293,9 @@ uint64_t pool_memory_limit(const struct pool *pool);
 
 /* "exit", "signal", "oom", "watchdog", "memory", "age", "rollout"; NULL for CAUSE_NONE. */
 const char *pool_cause_name(enum pool_cause cause);
+/* "complete", "rolled_back", "cancelled"; "exited", "SIGTERM", "SIGKILL". */
+const char *pool_rollout_outcome_name(enum rollout_outcome outcome);
+const char *pool_drain_end_name(enum drain_end end);
 
 /* A signal that baton itself received. */
 void pool_signal(struct pool *pool, int sig, int64_t now);
@@ -301,8 +330,8 @@ int pool_find(const struct pool *pool, pid_t pid);
 int64_t pool_backoff_ms(int streak);
 
 /* The end of --stop-timeout kept for the SIGKILLs and baton's own exit: a quarter of it, at
- * most 2 s, so that a loaded machine still sees baton gone in time. The workers' phases end by stop_end - reserve, the other processes' SIGTERM by
- * stop_end - reserve / 2. */
+ * most 2 s, so that a loaded machine still sees baton gone in time. The workers' phases end
+ * by stop_end - reserve, the other processes' SIGTERM by stop_end - reserve / 2. */
 int64_t pool_stop_reserve_ms(int64_t stop_timeout_ms);
 
 /* How long the workers' part of the stop sequence can take as set (stop delay, drain, the

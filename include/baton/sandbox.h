@@ -12,7 +12,14 @@
  * baton is PID 1 of a container, often a static binary, where glibc cannot load NSS modules.
  *
  * The seccomp filter is built with libseccomp at start-up and kept as a plain BPF program;
- * the child loads it with one seccomp(2) call. Capabilities are changed with libcap-ng.
+ * the child loads it with one seccomp(2) call. Capabilities are changed with libcap-ng in the
+ * workers, with capget/capset in baton itself.
+ *
+ * The whole preparation runs in a short-lived child of baton, named "baton-sandbox", that
+ * hands the policy back through a pipe: libseccomp's code and heap, the passwd and group
+ * files and libcap-ng's /proc reads are then never touched by PID 1, which keeps a few
+ * kilobytes of policy for the container's life. That child takes a pid of the namespace
+ * (the first worker is pid 3, not 2).
  */
 #ifndef BATON_SANDBOX_H
 #define BATON_SANDBOX_H
@@ -80,6 +87,11 @@ int sbx_describe(const struct sbx_policy *p, char *buf, size_t len);
  * filter, space-separated (they were skipped), or NULL when there are none. For a warning:
  * usually a typo, sometimes a call newer than this build. */
 const char *sbx_unknown_syscalls(const struct sbx_policy *p);
+
+/* The compiled seccomp filter: *len instructions of 8 bytes each (a struct sock_filter), or
+ * NULL and 0 when there is none. For tests: the policy sbx_prepare hands back from the child
+ * that built it must hold the very program the compiler made. */
+const void *sbx_filter(const struct sbx_policy *p, size_t *len);
 
 /* ---- the pure parts, exposed for tests ---- */
 

@@ -228,6 +228,23 @@ static bool is_baton_exe(pid_t pid)
 	return strcmp(target, want) == 0;
 }
 
+/* The short-lived process in which baton prepares the workers' sandbox at start-up: not a
+ * worker. */
+static bool is_sandbox_prep(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return strcmp(comm, "baton-sandbox\n") == 0;
+}
+
 int bt_children(struct bt *b, pid_t *pids, int max)
 {
 	DIR *dir = opendir("/proc");
@@ -239,7 +256,8 @@ int bt_children(struct bt *b, pid_t *pids, int max)
 	while ((de = readdir(dir))) {
 		pid_t pid = (pid_t)atoi(de->d_name);
 
-		if (pid > 0 && read_ppid(pid) == b->baton && bt_proc_state(pid) != 'Z') {
+		if (pid > 0 && read_ppid(pid) == b->baton && bt_proc_state(pid) != 'Z' &&
+		    !is_sandbox_prep(pid)) {
 			if (pids && n < max)
 				pids[n] = pid;
 			n++;

@@ -28,6 +28,7 @@
 
 #include "baton/config.h"
 #include "baton/sandbox.h"
+#include "../../src/sbx_int.h"
 
 #define FIXTURES "tests/unit/fixtures/sandbox"
 #define CAP(n) (UINT64_C(1) << (n))
@@ -507,6 +508,45 @@ static int prepare(struct sbx_policy **p, const char *user, const char *caps,
 	return sbx_prepare(p, &cfg, err, errlen);
 }
 
+/* The policy comes back from the child that prepared it with the same program that the
+ * compiler makes here, byte for byte. */
+static void test_prepare_hands_back_the_filter(void **state)
+{
+	static const struct {
+		const char *action;
+		enum sbx_action deny;
+	} cases[] = {
+		{ "errno", SBX_ERRNO },
+		{ "kill", SBX_KILL },
+		{ "log", SBX_LOG },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sbx_policy *p = NULL;
+		struct sbx_profile prof;
+		struct sbx_bpf want;
+		char err[512], *unknown = NULL;
+		const void *got;
+		size_t len;
+
+		assert_int_equal(prepare(&p, NULL, "none", "default", cases[i].action, err,
+					 sizeof(err)), 0);
+		assert_int_equal(sbx_parse_profile(sbx_default_profile, "default profile", &prof,
+						   err, sizeof(err)), 0);
+		assert_int_equal(sbx_compile(&prof, true, cases[i].deny, "default profile", &want,
+					     &unknown, err, sizeof(err)), 0);
+		got = sbx_filter(p, &len);
+		assert_non_null(got);
+		assert_int_equal(len, want.len);
+		assert_memory_equal(got, want.insns, len * sizeof(struct sock_filter));
+		free(want.insns);
+		free(unknown);
+		sbx_profile_free(&prof);
+		sbx_free(p);
+	}
+}
+
 static void test_prepare_describes(void **state)
 {
 	char buf[512];
@@ -903,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_good),
 		cmocka_unit_test(test_lookup_bad),
 		cmocka_unit_test(test_lookup_missing_files),
+		cmocka_unit_test(test_prepare_hands_back_the_filter),
 		cmocka_unit_test(test_prepare_describes),
 		cmocka_unit_test(test_prepare_profiles),
 		cmocka_unit_test(test_prepare_errors),
