@@ -347,6 +347,55 @@ static void status_text(const struct ctl_view *v, struct out *o)
 	}
 }
 
+static void json_counts(struct out *o, const struct ctl_count *c, int n)
+{
+	put(o, "{");
+	for (int i = 0; i < n && i < CTL_MAX_COUNTS; i++) {
+		put(o, "%s", i ? "," : "");
+		put_json_string(o, c[i].name);
+		put(o, ":%" PRIu64, c[i].n);
+	}
+	put(o, "}");
+}
+
+static void metrics_json(const struct ctl_metrics *m, struct out *o)
+{
+	put(o, ",\"metrics\":{\"restarts\":[");
+	for (int i = 0; i < m->n_restarts; i++) {
+		put(o, "%s{\"slot\":%d,\"by_cause\":", i ? "," : "", m->restarts[i].slot);
+		json_counts(o, m->restarts[i].by, m->restarts[i].n);
+		put(o, "}");
+	}
+	put(o, "],\"crash_loops\":%" PRIu64 ",\"rollouts\":", m->crash_loops);
+	json_counts(o, m->rollouts, m->n_rollouts);
+	put(o, ",\"last_rollout_ms\":");
+	if (m->last_rollout_ms >= 0)
+		put(o, "%" PRId64, m->last_rollout_ms);
+	else
+		put(o, "null");
+	put(o, ",\"drains\":");
+	json_counts(o, m->drains, m->n_drains);
+	put(o, ",\"drain_duration\":{\"count\":%" PRIu64 ",\"sum_ms\":%" PRId64 ",\"buckets\":[",
+	    m->drain_count, m->drain_sum_ms);
+	for (int i = 0; i < m->n_drain_buckets; i++)
+		put(o, "%s{\"le_ms\":%" PRId64 ",\"count\":%" PRIu64 "}", i ? "," : "",
+		    m->drain_bucket_ms[i], m->drain_le[i]);
+	put(o, "]},\"listen_queues\":[");
+	for (int i = 0; i < m->n_queues && i < CFG_MAX_LISTEN; i++) {
+		put(o, "%s{\"socket\":", i ? "," : "");
+		put_json_string(o, m->queues[i].socket);
+		put(o, ",\"name\":");
+		put_json_string(o, m->queues[i].name);
+		put(o, ",\"length\":%u,\"limit\":%u}", m->queues[i].length, m->queues[i].limit);
+	}
+	put(o, "],\"resident_memory_bytes\":%" PRIu64 ",\"open_fds\":", m->rss_bytes);
+	if (m->open_fds >= 0)
+		put(o, "%d", m->open_fds);
+	else
+		put(o, "null");
+	put(o, "}");
+}
+
 static void status_json(const struct ctl_view *v, struct out *o)
 {
 	int n = view_count(v);
@@ -393,7 +442,10 @@ static void status_json(const struct ctl_view *v, struct out *o)
 		put_json_string(o, w->last_cause);
 		put(o, "}");
 	}
-	put(o, "]}\n");
+	put(o, "]");
+	if (v->metrics)
+		metrics_json(v->metrics, o);
+	put(o, "}\n");
 }
 
 size_t ctl_format_status(const struct ctl_view *view, bool json, char *buf, size_t len)

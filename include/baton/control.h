@@ -67,6 +67,49 @@ struct ctl_worker_view {
 				 * "oom", "watchdog", "memory", "age", "rollout"; NULL none */
 };
 
+/* A counter by name ("signal", "complete", "SIGKILL", ...). */
+struct ctl_count {
+	const char *name;
+	uint64_t n;
+};
+
+#define CTL_MAX_COUNTS 8
+
+/* The restarts of one slot, by cause. */
+struct ctl_slot_restarts {
+	int slot;
+	int n;
+	struct ctl_count by[CTL_MAX_COUNTS];
+};
+
+struct ctl_listen_queue {
+	char socket[80];  /* "127.0.0.1:8080", as sockets.h describes it */
+	char name[64];    /* its LISTEN_FDNAMES name */
+	uint32_t length;  /* connections waiting in the accept queue */
+	uint32_t limit;   /* the queue's limit, the backlog */
+};
+
+/* The numbers of the metrics endpoint (docs/metrics.md), for `status --json`. */
+struct ctl_metrics {
+	struct ctl_slot_restarts *restarts; /* n_restarts entries, by slot */
+	int n_restarts;
+	uint64_t crash_loops;
+	struct ctl_count rollouts[CTL_MAX_COUNTS]; /* by outcome */
+	int n_rollouts;
+	int64_t last_rollout_ms;  /* -1: none yet */
+	struct ctl_count drains[CTL_MAX_COUNTS];   /* by how they ended */
+	int n_drains;
+	const int64_t *drain_bucket_ms; /* the histogram of drain durations: upper bounds */
+	const uint64_t *drain_le;       /* ... and the drains within each (cumulative) */
+	int n_drain_buckets;
+	uint64_t drain_count;
+	int64_t drain_sum_ms;
+	struct ctl_listen_queue queues[CFG_MAX_LISTEN]; /* TCP sockets only */
+	int n_queues;
+	uint64_t rss_bytes;       /* baton's own */
+	int open_fds;             /* baton's own, -1: unknown */
+};
+
 struct ctl_view {
 	const char *pool_state; /* "running", "rolling out", "stopping", "exiting" */
 	bool stopping;          /* a stop was requested (the --stop-delay included): not ready */
@@ -78,6 +121,7 @@ struct ctl_view {
 	int unready_slot;
 	int64_t live_bound_ms;
 	bool detailed;          /* set by the server for status: measure what costs (memory) */
+	const struct ctl_metrics *metrics; /* with detailed: the counters; NULL none */
 	int n;                  /* entries filled, at most cap */
 	int cap;                /* entries w has room for */
 	struct ctl_worker_view *w;

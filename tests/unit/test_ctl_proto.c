@@ -308,6 +308,67 @@ static void test_status_json(void **state)
 		"\"last_replacement\":null}]}\n");
 }
 
+/* The metrics object: every counter of the metrics endpoint, after the workers. */
+static void test_status_json_metrics(void **state)
+{
+	static const int64_t bounds[] = { 100, 1000 };
+	static const uint64_t le[] = { 1, 2 };
+	struct ctl_slot_restarts restarts[] = {
+		{ 1, 2, { { "exit", 0 }, { "signal", 1 } } },
+		{ 2, 2, { { "exit", 3 }, { "signal", 0 } } },
+	};
+	struct ctl_metrics m = {
+		.restarts = restarts,
+		.n_restarts = 2,
+		.crash_loops = 1,
+		.rollouts = { { "complete", 4 }, { "rolled_back", 1 }, { "cancelled", 0 } },
+		.n_rollouts = 3,
+		.last_rollout_ms = 2500,
+		.drains = { { "exited", 5 }, { "SIGTERM", 1 }, { "SIGKILL", 0 } },
+		.n_drains = 3,
+		.drain_bucket_ms = bounds,
+		.drain_le = le,
+		.n_drain_buckets = 2,
+		.drain_count = 6,
+		.drain_sum_ms = 31234,
+		.queues = { { "127.0.0.1:8080", "web", 3, 4096 } },
+		.n_queues = 1,
+		.rss_bytes = 2621440,
+		.open_fds = 12,
+	};
+	char buf[4096];
+
+	(void)state;
+	clear_view();
+	view.pool_state = "running";
+	view.metrics = &m;
+	ctl_format_status(&view, true, buf, sizeof(buf));
+	assert_string_equal(
+		buf,
+		"{\"pool\":{\"state\":\"running\",\"stopping\":false,\"ready\":false,"
+		"\"live\":true,\"workers_wanted\":0,\"rollout\":null},\"workers\":[],"
+		"\"metrics\":{\"restarts\":[{\"slot\":1,\"by_cause\":{\"exit\":0,\"signal\":1}},"
+		"{\"slot\":2,\"by_cause\":{\"exit\":3,\"signal\":0}}],\"crash_loops\":1,"
+		"\"rollouts\":{\"complete\":4,\"rolled_back\":1,\"cancelled\":0},"
+		"\"last_rollout_ms\":2500,"
+		"\"drains\":{\"exited\":5,\"SIGTERM\":1,\"SIGKILL\":0},"
+		"\"drain_duration\":{\"count\":6,\"sum_ms\":31234,\"buckets\":["
+		"{\"le_ms\":100,\"count\":1},{\"le_ms\":1000,\"count\":2}]},"
+		"\"listen_queues\":[{\"socket\":\"127.0.0.1:8080\",\"name\":\"web\",\"length\":3,"
+		"\"limit\":4096}],\"resident_memory_bytes\":2621440,\"open_fds\":12}}\n");
+
+	m.last_rollout_ms = -1;
+	m.open_fds = -1;
+	m.n_restarts = m.n_rollouts = m.n_drains = m.n_drain_buckets = m.n_queues = 0;
+	ctl_format_status(&view, true, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"metrics\":{\"restarts\":[],\"crash_loops\":1,"
+				    "\"rollouts\":{},\"last_rollout_ms\":null,\"drains\":{},"
+				    "\"drain_duration\":{\"count\":6,\"sum_ms\":31234,\"buckets\":[]},"
+				    "\"listen_queues\":[],\"resident_memory_bytes\":2621440,"
+				    "\"open_fds\":null}}\n"));
+	view.metrics = NULL;
+}
+
 static void test_status_full_pool(void **state)
 {
 	size_t n, n2;
@@ -434,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_status_text),
 		cmocka_unit_test(test_status_json),
+		cmocka_unit_test(test_status_json_metrics),
 		cmocka_unit_test(test_status_full_pool),
 		cmocka_unit_test(test_ready),
 		cmocka_unit_test(test_live),
