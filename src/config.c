@@ -25,7 +25,7 @@
 const char cfg_usage[] =
 	"Usage: baton [OPTIONS] [--] COMMAND [ARG...]\n"
 	"       baton ctl [--socket PATH] status [--json] | reload [--wait] | scale N |\n"
-	"                 drain [--wait] | ready\n"
+	"                 drain [--wait] | ready | live | top\n"
 	"\n"
 	"A PID 1 for containers: reaps zombies, forwards signals, runs COMMAND as a pool of\n"
 	"workers, restarts crashed ones, rolls them on SIGHUP and drains them on SIGTERM.\n"

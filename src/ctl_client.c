@@ -5,8 +5,10 @@
  * 0 success, 1 baton unreachable or the command refused or failed, 2 bad usage.
  */
 #include "baton/control.h"
+#include "baton/json.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +45,8 @@ static const char usage[] =
 	"  scale N           run N workers\n"
 	"  drain [--wait]    stop the container gracefully, as SIGTERM does; --wait: until\n"
 	"                    every worker has stopped (a preStop hook)\n"
+	"  top               the status and the metrics' counters, refreshed every second\n"
+	"                    until Ctrl-C\n"
 	"\n"
 	"Options:\n"
 	"  -s, --socket PATH  the control socket; default $BATON_CONTROL, else the first of\n"
@@ -202,7 +206,7 @@ static int send_all(int fd, const char *buf, size_t len)
  * wait is as long as baton needs. A "busy" answer is not printed but kept in busy, and
  * RETRY_BUSY returned.
  */
-static int read_reply(int fd, bool wait, char *busy, size_t busylen)
+static int read_reply(int fd, bool wait, FILE *out, char *busy, size_t busylen)
 {
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
@@ -271,14 +275,14 @@ static int read_reply(int fd, bool wait, char *busy, size_t busylen)
 			*nl = '\0';
 			switch (ctl_classify_line(line, &text)) {
 			case CTL_LINE_DATA:
-				printf("%s\n", text);
-				fflush(stdout);
+				fprintf(out, "%s\n", text);
+				fflush(out);
 				if (wait)
 					deadline = -1;
 				break;
 			case CTL_LINE_OK:
 				if (*text)
-					printf("%s\n", text);
+					fprintf(out, "%s\n", text);
 				rc = EXIT_OK;
 				goto out;
 			case CTL_LINE_ERROR:
@@ -296,7 +300,7 @@ static int read_reply(int fd, bool wait, char *busy, size_t busylen)
 		memmove(buf, line, len);
 	}
 out:
-	fflush(stdout);
+	fflush(out);
 	free(buf);
 	return rc;
 }
@@ -309,8 +313,10 @@ static void pause_ms(int ms)
 		;
 }
 
-/* Send the request and read the reply; a busy baton is asked again until the reply timeout. */
-static int request(const char *socket_path, const char *line, size_t len, bool wait)
+/* Send the request and read the reply (its data lines to out); a busy baton is asked again
+ * until the reply timeout. */
+static int request(const char *socket_path, const char *line, size_t len, bool wait, FILE *out,
+		   bool close_after)
 {
 	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
 	int pause = BUSY_PAUSE_FIRST_MS;
@@ -334,9 +340,12 @@ static int request(const char *socket_path, const char *line, size_t len, bool w
 		 * preStop hook), the kernel kills every process of the container right after;
 		 * closing in exit means our exit status is already set by then.
 		 */
-		r = read_reply(fd, wait, busy, sizeof(busy));
-		if (r != RETRY_BUSY)
+		r = read_reply(fd, wait, out, busy, sizeof(busy));
+		if (r != RETRY_BUSY) {
+			if (close_after)
+				close(fd);
 			return r;
+		}
 		close(fd);
 		if (now_ms() + pause >= deadline) {
 			fprintf(stderr, "baton ctl: %s (for %d s)\n", busy, REPLY_TIMEOUT_MS / 1000);
@@ -345,6 +354,186 @@ static int request(const char *socket_path, const char *line, size_t len, bool w
 		pause_ms(pause);
 		pause = pause * 2 > BUSY_PAUSE_MAX_MS ? BUSY_PAUSE_MAX_MS : pause * 2;
 	}
+}
+
+/* ---- top: a live view for a terminal ---- */
+
+static volatile sig_atomic_t top_stop;
+
+static void on_top_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+/* One request's data lines, in a malloc'd string (NULL when it failed: the reason is on
+ * stderr). */
+static char *fetch(const char *socket_path, bool json)
+{
+	struct ctl_request req = { .cmd = CTL_STATUS, .json = json };
+	char line[64], *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	int n = ctl_format_request(&req, line, sizeof(line)), r;
+
+	if (!out)
+		return NULL;
+	r = request(socket_path, line, (size_t)n, false, out, true);
+	fclose(out);
+	if (r != EXIT_OK) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* The elements of a JSON array span, one at a time: *at starts at 0. */
+static bool json_next(const struct json_span *arr, size_t *at, struct json_span *el)
+{
+	const char *p = arr->p, *end = arr->p + arr->len - 1; /* the closing ']' */
+	size_t i = *at ? *at : 1, start;
+	int depth = 0;
+	bool str = false;
+
+	while (p + i < end && (p[i] == ' ' || p[i] == ','))
+		i++;
+	if (p + i >= end)
+		return false;
+	start = i;
+	for (; p + i < end; i++) {
+		char c = p[i];
+
+		if (str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				str = false;
+		} else if (c == '"') {
+			str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		} else if (c == ',' && depth == 0) {
+			break;
+		}
+	}
+	*at = i;
+	return json_parse(p + start, i - start, el) == 0;
+}
+
+/* "complete 4, rolled_back 1" from an object of counts. */
+static void print_counts(const struct json_span *obj)
+{
+	const char *p = obj->p + 1, *end = obj->p + obj->len - 1;
+	bool first = true;
+
+	/* The object is baton's own: "name":number pairs, names without escapes. */
+	while (p < end) {
+		const char *q = strchr(p, '"'), *e;
+
+		if (!q || q >= end || !(e = strchr(q + 1, '"')) || e >= end)
+			break;
+		printf("%s%.*s %lld", first ? "" : ", ", (int)(e - q - 1), q + 1,
+		       atoll(e + 2));
+		first = false;
+		p = strchr(e + 2, ',') ? strchr(e + 2, ',') + 1 : end;
+	}
+	if (first)
+		printf("-");
+}
+
+static long long num(const struct json_span *obj, const char *key)
+{
+	struct json_span v;
+	long long n = -1;
+
+	if (json_get(obj, key, &v) == 0)
+		json_int(&v, -1, INT64_MAX, &n);
+	return n;
+}
+
+static void print_metrics(const char *json)
+{
+	struct json_span root, m, v, el;
+	size_t at = 0;
+	long long n;
+
+	if (!json || json_parse(json, strlen(json), &root) < 0 ||
+	    json_get(&root, "metrics", &m) < 0 || m.type != JSON_OBJECT)
+		return;
+	printf("\nrollouts: ");
+	if (json_get(&m, "rollouts", &v) == 0)
+		print_counts(&v);
+	n = num(&m, "last_rollout_ms");
+	if (n >= 0) {
+		char d[24];
+
+		ctl_format_duration(n, d, sizeof(d));
+		printf("; the last took %s", d);
+	}
+	printf("\ndrains: ");
+	if (json_get(&m, "drains", &v) == 0)
+		print_counts(&v);
+	printf("; crash loops: %lld\n", num(&m, "crash_loops"));
+	if (json_get(&m, "restarts", &v) == 0 && v.type == JSON_OBJECT) {
+		struct json_span by;
+		char key[16];
+
+		printf("restarts by slot:");
+		for (int k = 1; snprintf(key, sizeof(key), "%d", k), json_get(&v, key, &by) == 0;
+		     k++) {
+			printf(" %d[", k);
+			print_counts(&by);
+			printf("]");
+		}
+		printf("\n");
+	}
+	at = 0;
+	if (json_get(&m, "listen_queues", &v) == 0 && v.type == JSON_ARRAY)
+		while (json_next(&v, &at, &el)) {
+			struct json_span sock;
+			char name[96] = "?";
+
+			if (json_get(&el, "socket", &sock) == 0)
+				json_string(&sock, name, sizeof(name));
+			printf("accept queue %s: %lld of %lld\n", name, num(&el, "length"),
+			       num(&el, "limit"));
+		}
+	n = num(&m, "resident_memory_bytes");
+	printf("baton: %lld KiB resident, %lld open fds\n", n < 0 ? -1 : n / 1024,
+	       num(&m, "open_fds"));
+}
+
+/* Until Ctrl-C: clear the screen, the status and the counters, once a second. */
+static int top(const char *socket_path)
+{
+	struct sigaction sa = { .sa_handler = on_top_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!top_stop) {
+		char *text = fetch(socket_path, false), *json = text ? fetch(socket_path, true) : NULL;
+		time_t t = time(NULL);
+		char when[16];
+
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+		/* Home, clear to the end: the new view over the old one, no flicker. */
+		printf("\033[H\033[2Jbaton top %s, every 1 s (Ctrl-C quits)\n\n", when);
+		if (text)
+			fputs(text, stdout);
+		else
+			printf("(no answer from baton)\n");
+		print_metrics(json);
+		fflush(stdout);
+		free(text);
+		free(json);
+		for (int i = 0; i < 10 && !top_stop; i++)
+			pause_ms(100);
+	}
+	printf("\n");
+	return EXIT_OK;
 }
 
 int ctl_client_main(int argc, char **argv)
@@ -377,6 +566,11 @@ int ctl_client_main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return bad_usage("missing command", NULL);
+	if (!strcmp(argv[i], "top")) {
+		if (i + 1 < argc)
+			return bad_usage("unexpected argument", argv[i + 1]);
+		return top(socket_path);
+	}
 	r = parse_command(argc - i, argv + i, &req);
 	if (r)
 		return r;
@@ -390,5 +584,5 @@ int ctl_client_main(int argc, char **argv)
 	 */
 	if (req.cmd == CTL_DRAIN && req.wait)
 		signal(SIGTERM, SIG_IGN);
-	return request(socket_path, line, (size_t)r, req.wait);
+	return request(socket_path, line, (size_t)r, req.wait, stdout, false);
 }

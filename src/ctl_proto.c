@@ -360,13 +360,14 @@ static void json_counts(struct out *o, const struct ctl_count *c, int n)
 
 static void metrics_json(const struct ctl_metrics *m, struct out *o)
 {
-	put(o, ",\"metrics\":{\"restarts\":[");
+	/* Restarts keyed by slot: an object, so that the workers' {"slot": entries stay the only
+	 * ones a reader finds. */
+	put(o, ",\"metrics\":{\"restarts\":{");
 	for (int i = 0; i < m->n_restarts; i++) {
-		put(o, "%s{\"slot\":%d,\"by_cause\":", i ? "," : "", m->restarts[i].slot);
+		put(o, "%s\"%d\":", i ? "," : "", m->restarts[i].slot);
 		json_counts(o, m->restarts[i].by, m->restarts[i].n);
-		put(o, "}");
 	}
-	put(o, "],\"crash_loops\":%" PRIu64 ",\"rollouts\":", m->crash_loops);
+	put(o, "},\"crash_loops\":%" PRIu64 ",\"rollouts\":", m->crash_loops);
 	json_counts(o, m->rollouts, m->n_rollouts);
 	put(o, ",\"last_rollout_ms\":");
 	if (m->last_rollout_ms >= 0)

