@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for every parser that reads what comes from outside baton: control socket
  * requests, Node cluster IPC lines, sd_notify datagrams, --listen addresses, seccomp profiles,
- * /etc/passwd and /etc/group lines, durations and signal names, and the JSON reader. The
+ * /etc/passwd and /etc/group lines, durations and signal names, the JSON reader, and the
+ * metrics endpoint's HTTP requests. The
  * first byte picks the parser; the rest is its input. Run with `make fuzz`.
  *
  * A parser may reject anything; it must never read or write out of bounds, leak, loop, or
@@ -17,6 +18,7 @@
 #include "baton/json.h"
 #include "baton/nodeipc.h"
 #include "baton/notify.h"
+#include "baton/prom.h"
 #include "baton/sandbox.h"
 #include "baton/sockets.h"
 
@@ -78,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	which = data[0] % 9;
+	which = data[0] % 10;
 	data++;
 	size--;
 	s = as_string(data, size);
@@ -136,6 +138,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 8:
 		fuzz_json(s, size);
 		break;
+	case 9: {
+		int head;
+		size_t head_len;
+
+		(void)prom_http_route(s, size, &head, &head_len);
+		break;
+	}
 	}
 	free(s);
 	return 0;
