@@ -389,6 +389,13 @@ static void test_format_and_promtool(void **state)
 	stop();
 }
 
+static bool both_stopped(void *arg)
+{
+	const pid_t *p = arg;
+
+	return bt_proc_state(p[0]) == 'T' && bt_proc_state(p[1]) == 'T';
+}
+
 /* Counters move with what happens, and a real Prometheus reads them back. */
 static void test_counters_and_prometheus(void **state)
 {
@@ -406,6 +413,39 @@ static void test_counters_and_prometheus(void **state)
 		expect_queried("baton_workers{state=\"ready\"}", 2, 30000);
 		expect_queried("baton_workers_wanted", 2, 10000);
 	}
+
+	/* Every worker stopped, QUEUED connections wait in the accept queue. */
+	assert_true(bt_wait_children(&run, 2, pids, 5000));
+	kill(pids[0], SIGSTOP);
+	kill(pids[1], SIGSTOP);
+	/* Stopped for real (the signal is asynchronous) before the first connection comes. */
+	assert_true(bt_poll(both_stopped, pids, 5000));
+	for (int i = 0; i < QUEUED; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	snprintf(series, sizeof(series),
+		 "baton_listen_queue_length{socket=\"127.0.0.1:%d\",name=\"tcp-%d\"}", port, port);
+	expect_scraped(mport, series, QUEUED, 5000);
+	snprintf(limit, sizeof(limit),
+		 "baton_listen_queue_limit{socket=\"127.0.0.1:%d\",name=\"tcp-%d\"}", port, port);
+	fprintf(stderr, "accept queue with every worker stopped: %g (limit %g)\n",
+		scraped(mport, series), scraped(mport, limit));
+	if (prom)
+		expect_queried("baton_listen_queue_length", QUEUED, 15000);
+	/* Each waiting connection sends its request now, so that the workers, which read one
+	 * request per connection, take them all once they run again. */
+	for (int i = 0; i < QUEUED; i++)
+		assert_true(write(fds[i], "GET / HTTP/1.0\r\n\r\n", 18) == 18);
+	kill(pids[0], SIGCONT);
+	kill(pids[1], SIGCONT);
+	expect_scraped(mport, series, 0, 10000);
+	if (prom)
+		expect_queried("baton_listen_queue_length", 0, 15000);
+	for (int i = 0; i < QUEUED; i++)
+		close(fds[i]);
+
 
 	/* A rollout: complete +1. */
 	expect_scraped(mport, "baton_rollouts_total{outcome=\"complete\"}", 0, 5000);
@@ -437,32 +477,6 @@ static void test_counters_and_prometheus(void **state)
 	expect_scraped(mport, "baton_workers{state=\"ready\"}", 2, 15000);
 	if (prom)
 		expect_queried(series, 1, 15000);
-
-	/* Every worker stopped, QUEUED connections wait in the accept queue. */
-	assert_true(bt_wait_children(&run, 2, pids, 5000));
-	kill(pids[0], SIGSTOP);
-	kill(pids[1], SIGSTOP);
-	for (int i = 0; i < QUEUED; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fds[i] >= 0);
-		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
-	}
-	snprintf(series, sizeof(series),
-		 "baton_listen_queue_length{socket=\"127.0.0.1:%d\",name=\"tcp-%d\"}", port, port);
-	expect_scraped(mport, series, QUEUED, 5000);
-	snprintf(limit, sizeof(limit),
-		 "baton_listen_queue_limit{socket=\"127.0.0.1:%d\",name=\"tcp-%d\"}", port, port);
-	fprintf(stderr, "accept queue with every worker stopped: %g (limit %g)\n",
-		scraped(mport, series), scraped(mport, limit));
-	if (prom)
-		expect_queried("baton_listen_queue_length", QUEUED, 15000);
-	kill(pids[0], SIGCONT);
-	kill(pids[1], SIGCONT);
-	expect_scraped(mport, series, 0, 10000);
-	if (prom)
-		expect_queried("baton_listen_queue_length", 0, 15000);
-	for (int i = 0; i < QUEUED; i++)
-		close(fds[i]);
 
 	prom_stop();
 	stop();
