@@ -358,6 +358,9 @@ static int request(const char *socket_path, const char *line, size_t len, bool w
 
 /* ---- top: a live view for a terminal ---- */
 
+/* The slots whose restarts top shows. */
+#define TOP_MAX_SLOTS 16
+
 static volatile sig_atomic_t top_stop;
 
 static void on_top_signal(int sig)
@@ -483,6 +486,10 @@ static void print_metrics(const char *json)
 		printf("restarts by slot:");
 		for (int k = 1; snprintf(key, sizeof(key), "%d", k), json_get(&v, key, &by) == 0;
 		     k++) {
+			if (k > TOP_MAX_SLOTS) { /* a screen, not the whole of a big pool */
+				printf(" ...");
+				break;
+			}
 			printf(" %d[", k);
 			print_counts(&by);
 			printf("]");

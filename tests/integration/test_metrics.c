@@ -389,6 +389,15 @@ static void test_format_and_promtool(void **state)
 	stop();
 }
 
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
 static bool both_stopped(void *arg)
 {
 	const pid_t *p = arg;
@@ -477,6 +486,25 @@ static void test_counters_and_prometheus(void **state)
 	expect_scraped(mport, "baton_workers{state=\"ready\"}", 2, 15000);
 	if (prom)
 		expect_queried(series, 1, 15000);
+
+	/* The same numbers in `ctl status --json`, and `ctl top` until Ctrl-C. */
+	{
+		static char out[65536];
+		int rc;
+
+		assert_int_equal(ctl(out, sizeof(out), "status --json"), 0);
+		if (!strstr(out, "\"rollouts\":{\"complete\":1,\"rolled_back\":1,") ||
+		    !strstr(out, "\"2\":{\"exit\":") || !strstr(out, "\"listen_queues\":[{"))
+			fail_msg("status --json: %s", out);
+		rc = bt_sh(out, sizeof(out),
+			   "timeout --preserve-status -s INT 2.5 %s ctl --socket %s top 2>&1",
+			   bt_baton(), ctl_path);
+		if (rc != 0 || !strstr(out, "rollouts: complete 1, rolled_back 1") ||
+		    !strstr(out, "\033[H\033[2J") || !strstr(out, "accept queue 127.0.0.1:"))
+			fail_msg("ctl top: exit %d: %s", rc, out);
+		fprintf(stderr, "ctl top: redrawn %d times in 2.5 s, then exit 0 on SIGINT\n",
+			count_of(out, "baton top "));
+	}
 
 	prom_stop();
 	stop();
