@@ -1330,8 +1330,16 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		return;
 	}
 	if (wk.state == WS_STOPPING) {
-		if (wk.why == WHY_READY_LATE && s->active)
+		if (wk.why == WHY_READY_LATE && s->active) {
 			schedule_restart(pool, wk.slot, false, code, now);
+		} else if (wk.hung && s->active && s->cur < 0 && s->restart_at_ms < 0) {
+			/* A hung worker stopped without a ready replacement (its new worker
+			 * failed, or could not be spawned): nothing else fills its slot, so
+			 * it restarts as after any death, with the backoff of that failure. */
+			s->last_cause = CAUSE_WATCHDOG;
+			s->restarts_by[CAUSE_WATCHDOG]++;
+			schedule_restart(pool, wk.slot, false, code, now);
+		}
 		check_pool_empty(pool, now);
 		return;
 	}
