@@ -647,6 +647,51 @@ static void test_reload_waits_scale_refused(void **state)
 	assert_int_equal(count(ACT_SPAWN), 1);
 }
 
+/* A worker condemned during a rollout that another reload supersedes: the next rollout's
+ * --pre-rollout command goes first, and no replacement runs beside it or its rollout. */
+static void test_condemned_waits_for_superseding_rollout(void **state)
+{
+	struct pool_settings s;
+	char err[128];
+	pid_t old1, old2, cand;
+
+	(void)state;
+	mem64(&s);
+	s.pre_rollout = true;
+	s.hook_timeout_ms = 10000;
+	boot(&s);
+	old1 = pid_of(1);
+	old2 = pid_of(2);
+	assert_int_equal(pool_reload(&pool, now, err, sizeof(err)), 0);
+	collect();
+	assert_int_equal(count(ACT_RUN_HOOK), 1);
+	pool_hook_started(&pool, 900, 0, now);
+	exited(900, 0);
+	spawned_candidate(1);
+	assert_true(pool.ro.active);
+	cand = answer_spawns();
+	assert_int_equal(pool_reload(&pool, now, err, sizeof(err)), 0); /* supersedes it */
+	collect();
+	memory(old2, 80 * MIB);
+	assert_true(logged("replacing it"));
+	assert_int_equal(count(ACT_SPAWN), 0);
+	ready(cand);
+	assert_true(has_signal(ACT_DRAIN, old1, SIGUSR1));
+	exited(old1, 0);
+	/* the rollout ends, superseded: the command runs, and nothing else starts */
+	assert_int_equal(count(ACT_ROLLOUT_DONE), 1);
+	assert_int_equal(count(ACT_RUN_HOOK), 1);
+	assert_int_equal(count(ACT_SPAWN), 0);
+	assert_false(pool.rep.active);
+	pool_hook_started(&pool, 901, 0, now);
+	exited(901, 0);
+	assert_true(pool.ro.active);
+	assert_false(pool.rep.active);
+	spawned_candidate(1);
+	for (int k = 1; k <= 2; k++)
+		assert_true(pool.slots[k].cand < 0 || k == 1);
+}
+
 /* ---- costs nothing when off ---- */
 
 static void test_off_no_wakeups(void **state)
@@ -881,6 +926,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_age_jitter_and_one_at_a_time, teardown),
 		cmocka_unit_test_teardown(test_oom_named, teardown),
 		cmocka_unit_test_teardown(test_reload_waits_scale_refused, teardown),
+		cmocka_unit_test_teardown(test_condemned_waits_for_superseding_rollout, teardown),
 		cmocka_unit_test_teardown(test_off_no_wakeups, teardown),
 		cmocka_unit_test_teardown(test_count_rollout_complete, teardown),
 		cmocka_unit_test_teardown(test_count_rollout_rolled_back, teardown),
