@@ -659,6 +659,8 @@ static void decision_init(struct ro_decision *d)
 /* Carry out what the rollout policy decided, in its order. */
 static void apply_decision(struct pool *pool, const struct ro_decision *d, int64_t now)
 {
+	bool ended = false;
+
 	for (int i = 0; i < d->n; i++) {
 		const struct ro_step *st = &d->steps[i];
 		struct pool_action *a;
@@ -700,11 +702,15 @@ static void apply_decision(struct pool *pool, const struct ro_decision *d, int64
 			a->status = st->status;
 			snprintf(a->msg, sizeof(a->msg), "%s", st->msg);
 			count_rollout(pool, st->status, now);
-			/* A worker condemned meanwhile waited for the rollout. */
-			try_replacement(pool, now);
+			ended = true;
 			break;
 		}
 	}
+	/* A worker condemned meanwhile waited for the rollout; once the whole decision is
+	 * carried out, since a rollout superseded by another reload ends with the next one's
+	 * --pre-rollout command (RO_RUN_HOOK after RO_DONE), and that one goes first. */
+	if (ended)
+		try_replacement(pool, now);
 }
 
 static void start_rollout(struct pool *pool, int64_t now)
@@ -1330,8 +1336,16 @@ static void worker_gone(struct pool *pool, int w, int code, int64_t now)
 		return;
 	}
 	if (wk.state == WS_STOPPING) {
-		if (wk.why == WHY_READY_LATE && s->active)
+		if (wk.why == WHY_READY_LATE && s->active) {
 			schedule_restart(pool, wk.slot, false, code, now);
+		} else if (wk.hung && s->active && s->cur < 0 && s->restart_at_ms < 0) {
+			/* A hung worker stopped without a ready replacement (its new worker
+			 * failed, or could not be spawned): nothing else fills its slot, so
+			 * it restarts as after any death, with the backoff of that failure. */
+			s->last_cause = CAUSE_WATCHDOG;
+			s->restarts_by[CAUSE_WATCHDOG]++;
+			schedule_restart(pool, wk.slot, false, code, now);
+		}
 		check_pool_empty(pool, now);
 		return;
 	}

@@ -9,13 +9,20 @@
  * other settings.
  *
  *   - a slot has at most one current worker and one candidate (stopping ones aside);
+ *   - an active slot without a worker has its restart pending, unless the policy said no;
  *   - slot.cur and slot.cand name live entries of that slot, of the right kind;
  *   - every entry waiting for its spawn stays so until answered; every live process of the
  *     simulator is a worker entry with its pid, and the reverse;
  *   - no action names a freed entry or a pid that is gone; no spawn of an entry in use;
  *   - during a rollout, ready workers never fewer than at its start when no worker died
  *     meanwhile, and at most one fewer per death otherwise;
- *   - ACT_EXIT only when no child is left.
+ *   - ACT_EXIT only when no child is left;
+ *   - worker health (watchdog, --max-age, --max-memory): at most one slot replaced at a
+ *     time, never during a rollout or its pre-rollout command; a replacement's new worker
+ *     is the only candidate of the pool, in its slot, until it is ready; the worker it
+ *     replaces is then the only one it stops; while it runs, ready workers never fewer than
+ *     at its start, but for workers that died or hung ones stopped without a replacement;
+ *   - with none of the health options set, no health action at all.
  *
  * BATON_RANDOM_SEED replays a sequence (the seed is printed at the start and with a failure);
  * BATON_RANDOM_EVENTS sets its length.
@@ -38,6 +45,7 @@
 #include "baton/pool.h"
 
 #define DEFAULT_EVENTS 200000
+#define MIB (1024ull * 1024)
 #define MAX_PROCS 4096
 
 static uint64_t rng;
@@ -72,6 +80,8 @@ struct proc {
 	bool hook;
 	bool termed;       /* got a stopping signal: exits soon */
 	bool killed;       /* got SIGKILL: exits at once */
+	bool aborted;      /* died of the watchdog's dump signal: exits soon */
+	bool silent;       /* sends no heartbeat (hung from the start) */
 };
 
 static struct {
@@ -88,9 +98,18 @@ static struct {
 	bool exited;
 	/* the rollout watched */
 	bool ro_active;
-	int ro_ready0, ro_deaths;
+	int ro_ready0;
+	long ro_deaths0;
+	/* the health replacement watched */
+	bool health;            /* a health option is set */
+	bool rep_active;
+	int rep_ready0;
+	long rep_deaths0;
+	long deaths;            /* ready workers that died, or hung ones stopped outside a
+				 * replacement: capacity lost that no policy decided */
 	/* counts, for the summary */
 	long runs, rollouts, rollouts_ok, exits, spawns;
+	long replacements, heartbeats, samples, ooms, hung_stops;
 } sim;
 
 static void violated(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,7 +149,8 @@ static struct proc *add_proc(int worker, bool hook)
 	if (sim.n_procs == MAX_PROCS)
 		violated("more than %d processes", MAX_PROCS);
 	p = &sim.procs[sim.n_procs++];
-	*p = (struct proc){ .pid = sim.next_pid++, .worker = worker, .hook = hook };
+	*p = (struct proc){ .pid = sim.next_pid++, .worker = worker, .hook = hook,
+			    .silent = worker >= 0 && chance(15) };
 	if (sim.next_pid > 4000000)
 		sim.next_pid = 300;
 	return p;
@@ -196,6 +216,18 @@ static void random_settings(struct pool_settings *s)
 		s->max_entries = s->workers * 2 + below(3);
 	if (chance(10))
 		s->signal_map[SIGUSR1] = chance(50) ? CFG_SIG_DROP : SIGUSR2;
+	/* worker health, each off or on */
+	s->seed = next_u64();
+	if (chance(30)) {
+		s->watchdog_ms = 200 + below(3000);
+		s->watchdog_signal = chance(70) ? SIGABRT : SIGQUIT;
+	}
+	if (chance(25))
+		s->max_age_ms = 1000 + below(20000);
+	if (chance(30)) {
+		s->max_memory_kind = MAX_MEMORY_BYTES;
+		s->max_memory = 64 * MIB;
+	}
 }
 
 static void new_run(void)
@@ -205,9 +237,12 @@ static void new_run(void)
 	pool_free(&sim.pool);
 	random_settings(&s);
 	TRACE("%ld: new pool: %d workers, restart %d, max %d, drain %d%s, ready %s, hook %d, "
-	      "stop delay %lld, max entries %d\n", sim.step, s.workers, s.restart, s.max_restarts,
-	      s.drain_signal, s.drain_by_ipc ? " by ipc" : "", s.ready_by_delay ? "delay" : "msg",
-	      s.pre_rollout, (long long)s.stop_delay_ms, s.max_entries);
+	      "stop delay %lld, max entries %d, watchdog %lld, max age %lld, max memory %llu\n",
+	      sim.step, s.workers, s.restart, s.max_restarts, s.drain_signal,
+	      s.drain_by_ipc ? " by ipc" : "", s.ready_by_delay ? "delay" : "msg", s.pre_rollout,
+	      (long long)s.stop_delay_ms, s.max_entries, (long long)s.watchdog_ms,
+	      (long long)s.max_age_ms, (unsigned long long)s.max_memory);
+	sim.health = s.watchdog_ms > 0 || s.max_age_ms > 0 || s.max_memory_kind != MAX_MEMORY_OFF;
 	assert_int_equal(pool_init(&sim.pool, &s), 0);
 	free(sim.spawn_pending);
 	sim.spawn_pending = NULL;
@@ -216,6 +251,7 @@ static void new_run(void)
 	sim.hook_pending = false;
 	sim.exited = false;
 	sim.ro_active = false;
+	sim.rep_active = false;
 	sim.runs++;
 	pending_room();
 	pool_start(&sim.pool, sim.now);
@@ -237,6 +273,8 @@ static void deliver(struct proc *p, int sig)
 {
 	if (sig == SIGKILL)
 		p->killed = true;
+	else if (sig == SIGABRT)
+		p->aborted = p->aborted || chance(60); /* else it dumps and goes on hanging */
 	else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
 		p->termed = p->termed || chance(90);
 	else if (sig == SIGUSR1 && !p->hook && chance(5))
@@ -246,6 +284,7 @@ static void deliver(struct proc *p, int sig)
 static void take_actions(void)
 {
 	struct pool_action a;
+	bool replacement_failed = false; /* said so in this batch */
 
 	pending_room();
 	while (pool_next_action(&sim.pool, &a)) {
@@ -271,6 +310,35 @@ static void take_actions(void)
 			break;
 		case ACT_DRAIN:
 		case ACT_SIGNAL:
+			if (w && w->hung && a.kind == ACT_SIGNAL && sim.pool.set.watchdog_ms > 0 &&
+			    a.sig == sim.pool.set.watchdog_signal &&
+			    !(sim.pool.rep.active && sim.pool.rep.old == a.worker)) {
+				/* A hung worker is stopped before a new one is ready only when
+				 * its replacement failed: its capacity is then gone. */
+				if (!replacement_failed)
+					violated("hung entry %d stopped before its replacement was "
+						 "ready", a.worker);
+				sim.deaths++;
+			}
+			if (w && w->hung && a.kind == ACT_SIGNAL && a.sig == sim.pool.set.watchdog_signal)
+				sim.hung_stops++;
+			if (w && !sim.health && (w->hung || w->recycle != CAUSE_NONE))
+				violated("a health action on entry %d with no health option set",
+					 a.worker);
+			/* One slot at a time: a condemned worker is drained only as the
+			 * replacement's old one. Not so when it failed by itself, its slot was
+			 * scaled away, or a rollout replaced it. (A hung one is also stopped
+			 * when its replacement failed, and the next replacement may then begin
+			 * at once: counted above as capacity lost.) */
+			if (w && a.kind == ACT_DRAIN && w->recycle != CAUSE_NONE &&
+			    w->why == WHY_RETIRE && w->state == WS_STOPPING &&
+			    sim.pool.phase == PH_RUNNING && sim.pool.slots[w->slot].active &&
+			    !sim.pool.ro.active && !sim.ro_active &&
+			    !(sim.pool.rep.active && sim.pool.rep.old == a.worker))
+				violated("entry %d (slot %d) condemned for cause %d stopped outside "
+					 "the replacement (%s, slot %d, old %d)", a.worker, w->slot,
+					 w->recycle, sim.pool.rep.active ? "active" : "none",
+					 sim.pool.rep.slot, sim.pool.rep.old);
 			if (a.worker >= 0) {
 				if (!w || w->state == WS_FREE)
 					violated("signal %d to freed entry %d", a.sig, a.worker);
@@ -327,12 +395,90 @@ static void take_actions(void)
 			sim.rollouts_ok += a.status == 0;
 			break;
 		case ACT_LOG:
+			if (strstr(a.msg, "stopping the hung one") ||
+			    strstr(a.msg, "no free process entry"))
+				replacement_failed = true;
+			if (!sim.health && (strstr(a.msg, "replacing it") || strstr(a.msg, "hung") ||
+					    strstr(a.msg, "max-memory") || strstr(a.msg, "max-age")))
+				violated("a health line with no health option set: %s", a.msg);
 			break;
 		}
 	}
 }
 
 /* ---- the invariants ---- */
+
+/* Non-stopping candidates of slot k (0: of every slot). */
+static int candidates(int k)
+{
+	const struct pool *pool = &sim.pool;
+	int n = 0;
+
+	for (int i = 0; i < pool_capacity(pool); i++) {
+		const struct worker *w = &pool->workers[i];
+
+		if (w->state == WS_FREE || w->state == WS_STOPPING || !w->candidate ||
+		    (w->state == WS_SPAWNING && w->why != WHY_NONE))
+			continue;
+		n += k == 0 || w->slot == k;
+	}
+	return n;
+}
+
+static void check_health(int ready)
+{
+	const struct pool *pool = &sim.pool;
+
+	if (!sim.health) {
+		if (pool->rep.active)
+			violated("a replacement with no health option set");
+		for (int i = 0; i < pool_capacity(pool); i++)
+			if (pool->workers[i].recycle != CAUSE_NONE || pool->workers[i].hung)
+				violated("entry %d condemned with no health option set", i);
+	}
+	if (!pool->rep.active || pool->phase != PH_RUNNING) {
+		sim.rep_active = false;
+		return;
+	}
+	if (pool->ro.active || pool->hook.running)
+		violated("a replacement of slot %d during a rollout", pool->rep.slot);
+	if (pool->rep.slot < 1 || pool->rep.slot >= pool->n_slots)
+		violated("a replacement of slot %d", pool->rep.slot);
+	if (pool->rep.old < 0) {
+		/* its new worker is starting: the only candidate of the pool */
+		int c = pool->slots[pool->rep.slot].cand;
+
+		if (c < 0)
+			violated("replacement of slot %d without its new worker", pool->rep.slot);
+		if (candidates(0) != 1 || candidates(pool->rep.slot) != 1)
+			violated("replacement of slot %d: %d candidates, %d of its slot",
+				 pool->rep.slot, candidates(0), candidates(pool->rep.slot));
+	} else {
+		const struct worker *old = &pool->workers[pool->rep.old];
+
+		/* stopping; or, when the condemned worker died meanwhile and its slot
+		 * restarted, that restart, retired as soon as it has a pid */
+		if ((old->state != WS_STOPPING &&
+		     !(old->state == WS_SPAWNING && old->why == WHY_RETIRE)) ||
+		    old->slot != pool->rep.slot ||
+		    pool->slots[pool->rep.slot].cur == pool->rep.old)
+			violated("replacement of slot %d: the old entry %d is in state %d, slot %d",
+				 pool->rep.slot, pool->rep.old, old->state, old->slot);
+		if (candidates(0) != 0)
+			violated("replacement of slot %d ready, but %d candidates", pool->rep.slot,
+				 candidates(0));
+	}
+	if (!sim.rep_active) {
+		sim.rep_active = true;
+		sim.rep_ready0 = ready;
+		sim.rep_deaths0 = sim.deaths;
+		sim.replacements++;
+	} else if (ready < sim.rep_ready0 - (sim.deaths - sim.rep_deaths0)) {
+		violated("replacement of slot %d: %d ready workers, %d at its start, %ld lost "
+			 "meanwhile", pool->rep.slot, ready, sim.rep_ready0,
+			 sim.deaths - sim.rep_deaths0);
+	}
+}
 
 static void check(void)
 {
@@ -359,6 +505,10 @@ static void check(void)
 			violated("slot %d has %d current and %d candidate workers", k, cur, cand);
 		if (cur == 1 && !s->active && pool->phase == PH_RUNNING)
 			violated("slot %d is scaled away but a worker still serves it", k);
+		/* (with --max-entries, a slot that found no free entry stays empty) */
+		if (s->active && pool->phase == PH_RUNNING && s->cur < 0 && s->cand < 0 &&
+		    s->restart_at_ms < 0 && !s->done && pool->set.max_entries == 0)
+			violated("slot %d has no worker, and no restart is pending", k);
 		if (s->cur >= 0 && (s->cur >= cap || pool->workers[s->cur].state == WS_FREE ||
 				    pool->workers[s->cur].slot != k || pool->workers[s->cur].candidate))
 			violated("slot %d: cur %d is not a live worker of the slot", k, s->cur);
@@ -395,15 +545,16 @@ static void check(void)
 		if (!sim.ro_active) {
 			sim.ro_active = true;
 			sim.ro_ready0 = ready;
-			sim.ro_deaths = 0;
+			sim.ro_deaths0 = sim.deaths;
 			sim.rollouts++;
-		} else if (ready < sim.ro_ready0 - sim.ro_deaths) {
-			violated("rollout: %d ready workers, %d at its start, %d died meanwhile", ready,
-				 sim.ro_ready0, sim.ro_deaths);
+		} else if (ready < sim.ro_ready0 - (sim.deaths - sim.ro_deaths0)) {
+			violated("rollout: %d ready workers, %d at its start, %ld died meanwhile", ready,
+				 sim.ro_ready0, sim.deaths - sim.ro_deaths0);
 		}
 	} else {
 		sim.ro_active = false;
 	}
+	check_health(ready);
 }
 
 /* ---- the events ---- */
@@ -430,7 +581,7 @@ static void reap(struct proc *p, int code)
 	int w = p->worker;
 
 	if (w >= 0 && sim.pool.workers[w].state == WS_READY)
-		sim.ro_deaths++;
+		sim.deaths++;
 	TRACE("%ld: exit pid %d (entry %d) code %d\n", sim.step, (int)pid, w, code);
 	remove_proc(p);
 	pool_exited(&sim.pool, pid, wstatus_of(code), sim.now);
@@ -472,6 +623,8 @@ static void answer_hook(void)
 
 static int random_code(const struct proc *p)
 {
+	if (p->aborted && !p->killed)
+		return 128 + SIGABRT;
 	static const int codes[] = { 0, 1, 2, 3, 128 + SIGKILL, 128 + SIGSEGV, 128 + SIGTERM,
 				     128 + SIGINT, 128 + SIGUSR1, 128 + SIGQUIT };
 
@@ -497,6 +650,34 @@ static void one_event(void)
 			return;
 		}
 	}
+	/* Health: heartbeats (but from silent workers), memory samples around the limit, and
+	 * now and then the OOM killer. Sent whatever the settings: with none, they change
+	 * nothing. */
+	if (chance(12) && (p = random_proc(true))) {
+		int h = below(100);
+
+		if (h < 65) {
+			if (!p->silent && !p->aborted) {
+				TRACE("%ld: heartbeat pid %d\n", sim.step, (int)p->pid);
+				sim.heartbeats++;
+				pool_heartbeat(&sim.pool, p->pid, sim.now);
+			}
+		} else if (h < 97) {
+			uint64_t rss = 64 * MIB / 100 * (uint64_t)(40 + below(chance(90) ? 80 : 200));
+
+			TRACE("%ld: memory pid %d %llu\n", sim.step, (int)p->pid,
+			      (unsigned long long)rss);
+			sim.samples++;
+			pool_memory(&sim.pool, p->pid, rss, sim.now);
+		} else {
+			TRACE("%ld: OOM kill pid %d\n", sim.step, (int)p->pid);
+			sim.ooms++;
+			pool_oom_killed(&sim.pool, p->pid, "memory limit 64 MiB");
+			p->killed = true;
+			reap(p, 128 + SIGKILL);
+		}
+		return;
+	}
 	/* The loop starts the command as soon as it is asked to: a stop that comes first
 	 * finds it started. */
 	if (sim.hook_pending && (sim.pool.phase != PH_RUNNING || chance(50))) {
@@ -516,7 +697,7 @@ static void one_event(void)
 	} else if (r < 64) {
 		if ((p = random_proc(true))) {
 			if (sim.pool.workers[p->worker].state == WS_READY)
-				sim.ro_deaths++;
+				sim.deaths++;
 			TRACE("%ld: failed pid %d\n", sim.step, (int)p->pid);
 			pool_failed(&sim.pool, p->pid, "broke the readiness protocol", sim.now);
 		}
@@ -591,6 +772,9 @@ static void test_random_events(void **state)
 	}
 	printf("pool random: %ld runs, %ld exits, %ld rollouts (%ld ended well), %ld spawns\n",
 	       sim.runs, sim.exits, sim.rollouts, sim.rollouts_ok, sim.spawns);
+	printf("pool random: %ld replacements, %ld hung stops, %ld heartbeats, %ld memory "
+	       "samples, %ld OOM kills\n", sim.replacements, sim.hung_stops, sim.heartbeats,
+	       sim.samples, sim.ooms);
 	pool_free(&sim.pool);
 	free(sim.spawn_pending);
 	sim.spawn_pending = NULL;
