@@ -60,7 +60,34 @@ static void measure_memory(struct ctl_view *v)
 /* The pool's counters (struct pool_stats, and each slot's restarts by cause). */
 static void pool_metrics_fill(struct runner *r, struct ctl_metrics *m)
 {
-	(void)r, (void)m;
+	const struct pool *p = &r->pool;
+	const struct pool_stats *ps = &p->stats;
+	int n = p->n_slots - 1;
+
+	if (n > 0 && run_table_reserve(&st.restarts, sizeof(*st.restarts), &st.restarts_cap, n - 1,
+				       n) == 0) {
+		m->restarts = st.restarts;
+		for (int k = 1; k < p->n_slots; k++) {
+			struct ctl_slot_restarts *sr = &st.restarts[m->n_restarts++];
+
+			*sr = (struct ctl_slot_restarts){ .slot = k };
+			for (int c = CAUSE_EXIT; c <= CAUSE_AGE && c < POOL_CAUSES; c++)
+				sr->by[sr->n++] = (struct ctl_count){ pool_cause_name(c),
+								      p->slots[k].restarts_by[c] };
+		}
+	}
+	m->crash_loops = ps->crash_loops;
+	for (int i = 0; i < ROLLOUT_OUTCOMES && i < CTL_MAX_COUNTS; i++)
+		m->rollouts[m->n_rollouts++] = (struct ctl_count){ pool_rollout_outcome_name(i),
+								   ps->rollouts[i] };
+	m->last_rollout_ms = ps->last_rollout_ms;
+	for (int i = 0; i < DRAIN_ENDS && i < CTL_MAX_COUNTS; i++)
+		m->drains[m->n_drains++] = (struct ctl_count){ pool_drain_end_name(i), ps->drains[i] };
+	m->drain_bucket_ms = pool_drain_bucket_ms;
+	m->drain_le = ps->drain_le;
+	m->n_drain_buckets = POOL_DRAIN_BUCKETS;
+	m->drain_count = ps->drain_count;
+	m->drain_sum_ms = ps->drain_sum_ms;
 }
 
 /* The numbers of the metrics endpoint (docs/metrics.md), read now. */

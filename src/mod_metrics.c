@@ -169,6 +169,45 @@ static void render(struct prom_out *o, int n_measured)
 		prom_u64(o, "baton_workers", &(struct prom_label){ "state", state_names[k] }, 1,
 			 by_state[k]);
 
+	/* The six causes a worker is replaced for (a rollout's replacements are counted as
+	 * rollouts). Every slot there is, so that a series never appears from nowhere. */
+	prom_family(o, "baton_worker_restarts_total", "counter",
+		    "Workers of a slot replaced, by cause: it exited, a signal killed it, the OOM "
+		    "killer killed it, it missed its watchdog heartbeat, it passed --max-memory, it "
+		    "reached --max-age.");
+	for (int k = 1; k < p->n_slots; k++) {
+		snprintf(slot, sizeof(slot), "%d", k);
+		for (int c = CAUSE_EXIT; c <= CAUSE_AGE && c < POOL_CAUSES; c++) {
+			const struct prom_label l[] = { { "slot", slot },
+							{ "cause", pool_cause_name(c) } };
+
+			prom_u64(o, "baton_worker_restarts_total", l, 2, p->slots[k].restarts_by[c]);
+		}
+	}
+	prom_family(o, "baton_crash_loops_total", "counter",
+		    "Times the crash-loop guard (--max-restarts in --restart-window) tripped.");
+	prom_u64(o, "baton_crash_loops_total", NULL, 0, p->stats.crash_loops);
+	prom_family(o, "baton_rollouts_total", "counter", "Rollouts, by how they ended.");
+	for (int i = 0; i < ROLLOUT_OUTCOMES; i++)
+		prom_u64(o, "baton_rollouts_total",
+			 &(struct prom_label){ "outcome", pool_rollout_outcome_name(i) }, 1,
+			 p->stats.rollouts[i]);
+	prom_family(o, "baton_last_rollout_duration_seconds", "gauge",
+		    "How long the last rollout took (none before the first).");
+	if (p->stats.last_rollout_ms >= 0)
+		prom_ms(o, "baton_last_rollout_duration_seconds", NULL, 0, p->stats.last_rollout_ms);
+	prom_family(o, "baton_drains_total", "counter",
+		    "Workers stopped, by how they ended: exited after the drain, needed SIGTERM, "
+		    "needed SIGKILL.");
+	for (int i = 0; i < DRAIN_ENDS; i++)
+		prom_u64(o, "baton_drains_total",
+			 &(struct prom_label){ "how", pool_drain_end_name(i) }, 1, p->stats.drains[i]);
+	prom_family(o, "baton_drain_duration_seconds", "histogram",
+		    "How long the stop of a worker took, from its drain to its exit.");
+	prom_histogram_ms(o, "baton_drain_duration_seconds", pool_drain_bucket_ms,
+			  p->stats.drain_le, POOL_DRAIN_BUCKETS, p->stats.drain_count,
+			  p->stats.drain_sum_ms);
+
 	prom_family(o, "baton_worker_uptime_seconds", "gauge",
 		    "How long the current worker of a slot has been running.");
 	for (int k = 1; k < p->n_slots; k++) {

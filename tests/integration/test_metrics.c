@@ -459,9 +459,14 @@ static void test_counters_and_prometheus(void **state)
 	/* A rollout: complete +1. */
 	expect_scraped(mport, "baton_rollouts_total{outcome=\"complete\"}", 0, 5000);
 	bt_signal(&run, SIGHUP);
-	assert_true(bt_wait_log(&run, "rollout complete", 30000));
+	assert_true(bt_wait_log(&run, "complete: 2 workers replaced", 30000));
 	expect_scraped(mport, "baton_rollouts_total{outcome=\"complete\"}", 1, 5000);
 	assert_true(scraped(mport, "baton_last_rollout_duration_seconds") > 0);
+	/* Its two old workers drained: exited after the drain signal, within the histogram. */
+	assert_true(scraped(mport, "baton_drains_total{how=\"exited\"}") >= 2);
+	assert_true(scraped(mport, "baton_drain_duration_seconds_count") >= 2);
+	assert_true(scraped(mport, "baton_drain_duration_seconds_bucket{le=\"+Inf\"}") ==
+		    scraped(mport, "baton_drain_duration_seconds_count"));
 	if (prom)
 		expect_queried("baton_rollouts_total{outcome=\"complete\"}", 1, 15000);
 
