@@ -62,12 +62,14 @@ struct ctl_client {
 	bool rd_closed;    /* the client shut down its side: stop watching for input */
 	int64_t deadline_ms;
 	char who[48];      /* "uid U pid P" for log lines; pid 0 (another pid namespace) left out */
+	/* The request (CTL_REQUEST_MAX bytes) and a small reply buffer (SMALL_OUT), one block
+	 * allocated while the client is connected: an idle server keeps none of them. */
 	size_t in_len;
-	char in[CTL_REQUEST_MAX];
+	char *in;
 	/* Pending reply bytes [out_off, out_len) in small or, for a long status, on the heap. */
 	char *out;
 	size_t out_off, out_len, out_cap;
-	char small[SMALL_OUT];
+	char *small;
 };
 
 struct ctl_server {
@@ -130,10 +132,11 @@ static void client_close(struct ctl_client *c)
 	close(c->fd);
 	if (c->out != c->small)
 		free(c->out);
+	free(c->in); /* the block holding small too */
 	c->fd = -1;
-	c->out = c->small;
+	c->in = c->small = c->out = NULL;
 	c->out_off = c->out_len = 0;
-	c->out_cap = sizeof(c->small);
+	c->out_cap = 0;
 	c->state = CL_FREE;
 	s->n_clients--;
 	rearm(s);
@@ -232,7 +235,7 @@ static int flush(struct ctl_client *c)
 		if (c->out != c->small) {
 			free(c->out);
 			c->out = c->small;
-			c->out_cap = sizeof(c->small);
+			c->out_cap = SMALL_OUT;
 		}
 		if (c->state == CL_REPLYING) {
 			/* The client reads to EOF or to the final line; then it hangs up. */
@@ -477,7 +480,7 @@ static void on_input(struct ctl_client *c)
 		return;
 	}
 	for (;;) {
-		size_t room = sizeof(c->in) - c->in_len;
+		size_t room = CTL_REQUEST_MAX - c->in_len;
 		char *nl;
 
 		if (room == 0) {
@@ -617,10 +620,21 @@ static void take(struct ctl_server *s, int fd)
 		refuse_now(fd, msg);
 		return;
 	}
+	c->in = malloc(CTL_REQUEST_MAX + SMALL_OUT);
+	if (!c->in) {
+		refuse_now(fd, "busy: out of memory, try again");
+		return;
+	}
 	if (loop_add(s->loop, &c->watch, fd, EPOLLIN, on_client, c) < 0) {
+		free(c->in);
+		c->in = NULL;
 		close(fd);
 		return;
 	}
+	c->small = c->in + CTL_REQUEST_MAX;
+	c->out = c->small;
+	c->out_off = c->out_len = 0;
+	c->out_cap = SMALL_OUT;
 	c->fd = fd;
 	c->state = CL_READING;
 	c->rd_closed = false;
@@ -780,8 +794,6 @@ int ctl_open(struct ctl_server **out, struct loop *loop, const char *path, bool 
 		c->srv = s;
 		c->fd = -1;
 		c->watch.fd = -1;
-		c->out = c->small;
-		c->out_cap = sizeof(c->small);
 	}
 
 	if (!path)

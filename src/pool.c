@@ -130,7 +130,7 @@ const char *pool_phase_name(const struct pool *pool)
 /* Double the action ring, its entries moved to the front in order. */
 static int grow_actions(struct pool *pool)
 {
-	int cap = pool->act_cap ? pool->act_cap * 2 : 32;
+	int cap = pool->act_cap ? pool->act_cap * 2 : 8;
 	struct pool_action *n = malloc((size_t)cap * sizeof(*n));
 
 	if (!n)
