@@ -5,6 +5,7 @@
  * an OOM kill, so the cgroup read must be the one the kernel charges, not a guess at a
  * well-known path.
  */
+#include "baton/readfile.h"
 #include "baton/decimal.h"
 #include "baton/cgroup.h"
 
@@ -298,21 +299,11 @@ static int read_cgroup_file(const char *dir, const char *name, char *buf, size_t
 {
 	char path[PATH_MAX + 32];
 	ssize_t n;
-	int fd;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	do
-		n = read(fd, buf, len - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
+	n = rf_read_at(AT_FDCWD, path, buf, len);
+	return n < 0 ? (int)n : 0;
 }
 
 static int find_version(const char *root, const char *self, const char *mountinfo,

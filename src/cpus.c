@@ -7,6 +7,7 @@
  * the smallest limit wins, because the kernel enforces each ancestor's quota as well (a
  * Kubernetes pod's limit sits on the pod cgroup, above the container's).
  */
+#include "baton/readfile.h"
 #include "baton/cpus.h"
 
 #include <errno.h>
@@ -49,19 +50,9 @@ int cpus_limit(int affinity, int quota_cpus)
 /* Read a small text file into buf, NUL-terminated. 0 or -errno. */
 static int read_small(const char *path, char *buf, size_t len)
 {
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t n = rf_read_at(AT_FDCWD, path, buf, len);
 
-	if (fd < 0)
-		return -errno;
-	do
-		n = read(fd, buf, len - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
+	return n < 0 ? (int)n : 0;
 }
 
 /* A decimal number (optionally negative) followed only by whitespace. 0 or -EINVAL. */

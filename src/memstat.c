@@ -4,6 +4,7 @@
  * The walk reads only /proc/PID/stat, with procs_parse_stat: procs_each also reads every
  * command line, which a check made every second has no use for.
  */
+#include "baton/readfile.h"
 #include "baton/decimal.h"
 #include "baton/memstat.h"
 
@@ -73,24 +74,6 @@ static uint64_t page_size(void)
 	return n > 0 ? (uint64_t)n : 4096;
 }
 
-/* A small file relative to a directory fd, NUL-terminated. Bytes read, or -errno. */
-static ssize_t read_at(int dirfd, const char *name, char *buf, size_t len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	do
-		n = read(fd, buf, len - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
 
 int memstat_groups_at(const char *proc_dir, struct memstat_group *groups, size_t n)
 {
@@ -114,7 +97,7 @@ int memstat_groups_at(const char *proc_dir, struct memstat_group *groups, size_t
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		snprintf(path, sizeof(path), "%s/stat", de->d_name);
-		if (read_at(dirfd(dir), path, buf, sizeof(buf)) <= 0 ||
+		if (rf_read_at(dirfd(dir), path, buf, sizeof(buf)) <= 0 ||
 		    procs_parse_stat(buf, &p) < 0)
 			continue;
 		memstat_add(groups, n, &p, psize);
@@ -169,7 +152,7 @@ int memstat_self(struct memstat_self *out)
 	ssize_t n;
 	int fds;
 
-	n = read_at(AT_FDCWD, "/proc/self/statm", buf, sizeof(buf));
+	n = rf_read_at(AT_FDCWD, "/proc/self/statm", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	if (memstat_parse_statm(buf, &pages) < 0)
@@ -180,4 +163,21 @@ int memstat_self(struct memstat_self *out)
 	out->rss_bytes = pages * page_size();
 	out->fds = fds;
 	return 0;
+}
+
+uint64_t memstat_rss_of(const struct memstat_group *groups, size_t n, pid_t pgrp)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (groups[mid].pgrp < pgrp)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (pgrp <= 0 || lo == n || groups[lo].pgrp != pgrp || groups[lo].nprocs == 0)
+		return 0;
+	return groups[lo].rss_bytes;
 }

@@ -49,12 +49,10 @@ static void measure_memory(struct ctl_view *v)
 		st.groups[i] = (struct memstat_group){ .pgrp = v->w[i].pid };
 	if (memstat_groups(st.groups, (size_t)v->n) < 0)
 		return;
-	/* memstat_groups sorted the groups by pid: match them back by pid. */
+	/* memstat_groups sorted the groups by pid: each is found again by its pid. */
 	for (int i = 0; i < v->n; i++)
-		for (int j = 0; j < v->n; j++)
-			if (st.groups[j].pgrp == v->w[i].pid && v->w[i].pid > 0 &&
-			    st.groups[j].nprocs > 0)
-				v->w[i].rss_bytes = st.groups[j].rss_bytes;
+		if (v->w[i].pid > 0)
+			v->w[i].rss_bytes = memstat_rss_of(st.groups, (size_t)v->n, v->w[i].pid);
 }
 
 /* The pool's counters (struct pool_stats, and each slot's restarts by cause). */

@@ -103,10 +103,7 @@ static int measure_slots(const struct pool *p)
 
 static uint64_t rss_of(int n, pid_t pid)
 {
-	for (int i = 0; i < n; i++)
-		if (st.groups[i].pgrp == pid && pid > 0)
-			return st.groups[i].rss_bytes;
-	return 0;
+	return memstat_rss_of(st.groups, (size_t)n, pid);
 }
 
 /* Every listening TCP socket baton owns: the length and the limit of its accept queue

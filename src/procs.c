@@ -1,6 +1,7 @@
 /*
  * procs: the processes of /proc (see include/baton/procs.h).
  */
+#include "baton/readfile.h"
 #include "baton/decimal.h"
 #include "baton/procs.h"
 
@@ -73,18 +74,7 @@ void procs_cmdline(const char *raw, size_t len, char *out, size_t outlen)
 
 static ssize_t read_small(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
+	return rf_read_at(AT_FDCWD, path, buf, len);
 }
 
 int procs_get(pid_t pid, struct proc_entry *out)

@@ -45,6 +45,10 @@ int memstat_parse_statm(const char *text, uint64_t *resident_pages);
 void memstat_add(struct memstat_group *groups, size_t n, const struct proc_entry *p,
 		 uint64_t page_size);
 
+/* The resident bytes of the group led by pgrp in groups[0..n), sorted as memstat_groups
+ * leaves them (a binary search); 0 when it is not there or had no process left. */
+uint64_t memstat_rss_of(const struct memstat_group *groups, size_t n, pid_t pgrp);
+
 /* Sort groups[0..n) by pgrp, ascending, as memstat_add needs. */
 void memstat_sort(struct memstat_group *groups, size_t n);
 

@@ -297,9 +297,32 @@ static void test_self(void **state)
 	assert_int_equal(after.fds, before.fds);
 }
 
+/* The lookup after a walk: by pid in the sorted groups, 0 for a group gone or absent. */
+static void test_rss_of(void **state)
+{
+	struct memstat_group g[] = {
+		{ .pgrp = 40, .rss_bytes = 4000, .nprocs = 1 },
+		{ .pgrp = 7, .rss_bytes = 700, .nprocs = 2 },
+		{ .pgrp = 99, .rss_bytes = 0, .nprocs = 0 },
+		{ .pgrp = 12, .rss_bytes = 1200, .nprocs = 1 },
+	};
+
+	(void)state;
+	memstat_sort(g, 4);
+	assert_int_equal(memstat_rss_of(g, 4, 7), 700);
+	assert_int_equal(memstat_rss_of(g, 4, 12), 1200);
+	assert_int_equal(memstat_rss_of(g, 4, 40), 4000);
+	assert_int_equal(memstat_rss_of(g, 4, 99), 0);
+	assert_int_equal(memstat_rss_of(g, 4, 8), 0);
+	assert_int_equal(memstat_rss_of(g, 4, 100), 0);
+	assert_int_equal(memstat_rss_of(g, 4, 0), 0);
+	assert_int_equal(memstat_rss_of(g, 0, 7), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rss_of),
 		cmocka_unit_test(test_parse_statm),
 		cmocka_unit_test(test_stat_rss),
 		cmocka_unit_test(test_add),
