@@ -728,7 +728,9 @@ int bt_ns_sh(struct bt *b, char *out, size_t len, const char *fmt, ...)
 	va_list ap;
 	int r;
 
-	snprintf(prefix, sizeof(prefix), "nsenter --target %d --mount -- ", (int)b->baton);
+	/* The pid namespace too: its /proc is the one mounted there, and a process of another
+	 * namespace finds no /proc/self in it (which a sanitizer build's runtime reads). */
+	snprintf(prefix, sizeof(prefix), "nsenter --target %d --mount --pid -- ", (int)b->baton);
 	va_start(ap, fmt);
 	r = vsh(out, len, prefix, fmt, ap);
 	va_end(ap);

@@ -289,10 +289,7 @@ static bool ns_ctl_status(void *arg)
 {
 	struct ns_ctl_arg *a = arg;
 
-	/* The client runs in baton's mount namespace, whose /proc is the new pid namespace's:
-	 * its own /proc/self is not there, which a sanitizer build's leak checker needs. */
-	return bt_ns_sh(a->b, a->out, a->len,
-			"env -u BATON_CONTROL ASAN_OPTIONS=detect_leaks=0 %s ctl status 2>&1",
+	return bt_ns_sh(a->b, a->out, a->len, "env -u BATON_CONTROL %s ctl status 2>&1",
 			bt_baton()) == 0;
 }
 
