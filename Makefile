@@ -148,7 +148,7 @@ unit: $(UNIT_BIN)
 	@tests/run-tests unit $(UNIT_BIN)
 
 integration: $(BUILD)/baton $(INT_BIN) $(HELP_BIN)
-	@BATON=$(abspath $(BUILD)/baton) HELPERS=$(abspath build/tests/helpers) \
+	@BATON=$(abspath $(BUILD)/baton) HELPERS=$(abspath build/tests/helpers) BT_SANITIZE=$(SANITIZE) \
 	  tests/run-tests integration $(INT_BIN)
 
 test: deps
