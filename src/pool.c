@@ -491,11 +491,33 @@ static void slot_lost_ready(struct pool *pool, int slot, int64_t now)
 
 /* ---- the stop sequence ---- */
 
+/* A starting or ready worker enters the stop sequence at step, until now + step_ms (within
+ * --stop-timeout); the action that begins it is returned for the caller to complete. */
+static struct pool_action *enter_stop(struct pool *pool, int w, enum stop_reason why,
+				      enum stop_step step, enum action_kind kind, int64_t step_ms,
+				      int64_t now)
+{
+	struct worker *wk = &pool->workers[w];
+	bool was_ready = wk->state == WS_READY;
+	struct pool_action *a;
+
+	wk->state = WS_STOPPING;
+	wk->why = why;
+	wk->step = step;
+	wk->stop_started_ms = now;
+	wk->deadline_ms = workers_phase_end(pool, now + step_ms, now);
+	a = pool_emit(pool, kind);
+	a->worker = w;
+	a->pid = wk->pid;
+	if (was_ready)
+		slot_lost_ready(pool, wk->slot, now);
+	return a;
+}
+
 static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t now)
 {
 	struct worker *wk = &pool->workers[w];
 	struct pool_action *a;
-	bool was_ready;
 
 	if (wk->state == WS_STOPPING) {
 		if (why == WHY_SHUTDOWN)
@@ -511,18 +533,8 @@ static void begin_stop(struct pool *pool, int w, enum stop_reason why, int64_t n
 	}
 	if (wk->state != WS_STARTING && wk->state != WS_READY)
 		return;
-	was_ready = wk->state == WS_READY;
-	wk->state = WS_STOPPING;
-	wk->why = why;
-	wk->step = STOP_DRAIN;
-	wk->stop_started_ms = now;
-	wk->deadline_ms = workers_phase_end(pool, now + pool->set.drain_timeout_ms, now);
-	a = pool_emit(pool, ACT_DRAIN);
-	a->worker = w;
-	a->pid = wk->pid;
+	a = enter_stop(pool, w, why, STOP_DRAIN, ACT_DRAIN, pool->set.drain_timeout_ms, now);
 	a->sig = pool->set.drain_signal;
-	if (was_ready)
-		slot_lost_ready(pool, wk->slot, now);
 }
 
 /* A hung worker cannot drain: it gets --watchdog-signal, for a dump of its state, and
@@ -531,28 +543,18 @@ static void stop_hung(struct pool *pool, int w, int64_t now)
 {
 	struct worker *wk = &pool->workers[w];
 	struct pool_action *a;
-	bool was_ready = wk->state == WS_READY;
 	char name[16];
 
 	if (wk->state != WS_STARTING && wk->state != WS_READY)
 		return;
-	wk->state = WS_STOPPING;
-	wk->why = WHY_RETIRE;
 	wk->hung = true;
-	wk->step = STOP_TERM;
-	wk->stop_started_ms = now;
-	wk->deadline_ms = workers_phase_end(pool, now + pool->set.term_timeout_ms, now);
-	a = pool_emit(pool, ACT_SIGNAL);
-	a->worker = w;
-	a->pid = wk->pid;
+	a = enter_stop(pool, w, WHY_RETIRE, STOP_TERM, ACT_SIGNAL, pool->set.term_timeout_ms, now);
 	a->sig = pool->set.watchdog_signal > 0 ? pool->set.watchdog_signal : SIGABRT;
 	a->level = LOG_WARN;
 	snprintf(a->msg, sizeof(a->msg),
 		 "worker %d (pid %d) is hung: sending SIG%s for a dump of its state, then SIGKILL "
 		 "in %lld ms", wk->slot, (int)wk->pid, cfg_signal_name(a->sig, name, sizeof(name)),
 		 (long long)(wk->deadline_ms - now));
-	if (was_ready)
-		slot_lost_ready(pool, wk->slot, now);
 }
 
 static void advance_stop(struct pool *pool, int w, int64_t now)

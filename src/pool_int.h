@@ -48,7 +48,8 @@ void rollout_begin(struct rollout *ro, const struct pool *pool, int64_t now,
 void rollout_cancel(struct rollout *ro, const char *why, struct ro_decision *d);
 /* A reload asked for while one runs: true when it is taken in (one more, coalesced). */
 bool rollout_coalesce(struct rollout *ro, struct ro_decision *d);
-/* The events; `ended` says how the worker ended (pool_describe_status); d->handled says whether the event belonged to the rollout. */
+/* The events; `ended` says how the worker ended (pool_describe_status); d->handled says
+ * whether the event belonged to the rollout. */
 void rollout_on_ready(struct rollout *ro, const struct pool *pool, int w, int64_t now,
 		      struct ro_decision *d);
 void rollout_on_exit(struct rollout *ro, const struct pool *pool, int w,

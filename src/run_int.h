@@ -105,9 +105,9 @@ int run_env_init(struct runner *r, char **envp);
  * NULL-terminated: valid until the next call. */
 char **run_env_build(struct runner *r, int w, const struct spawn_request *req);
 
-/* A per-worker table a module keeps (table: the address of its pointer to elem-sized
- * entries), grown to hold index w, and the pool's capacity `want`, with new entries zeroed.
- * 0, or -ENOMEM (the table is unchanged). */
+/* run_table.c: a per-worker table a module keeps (table: the address of its pointer to
+ * elem-sized entries), grown to hold index w, and the pool's capacity `want`, with new entries
+ * zeroed. 0, or -ENOMEM (the table is unchanged). */
 int run_table_reserve(void *table, size_t elem, int *cap, int w, int want);
 
 #endif
